@@ -1,0 +1,165 @@
+"""The headless command line: ``pgr2m <command> ...``.
+
+Known problems (bad files, missing folders) print one clear line and exit with status 2;
+``--debug`` shows the traceback of anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+class _Bar:
+    """tqdm progress for callbacks of the form (done, total, message)."""
+
+    def __init__(self, desc: str):
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = None
+        self.desc = desc
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if total <= 0:
+            print(f"{self.desc}: {message}", file=sys.stderr)
+            return
+        if self.bar is None or self.bar.total != total:
+            if self.bar:
+                self.bar.close()
+            self.bar = self._tqdm(total=total, desc=self.desc, unit="clip", file=sys.stderr, dynamic_ncols=True)
+            self.bar.update(done)
+        else:
+            self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar:
+            self.bar.close()
+
+
+def _joint_map_arg(value: str | None):
+    if value is None or value in ("auto",):
+        return None
+    from core.formats.retarget import BUILTIN_MAPS, load_joint_map
+
+    if value in BUILTIN_MAPS:
+        return value
+    return load_joint_map(value)
+
+
+def cmd_import_bvh(args) -> int:
+    from core.data.captions import CaptionError, Templates
+    from core.data.importer import import_bvh_folder
+
+    labels = None
+    if args.labels:
+        try:
+            labels = json.loads(Path(args.labels).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CaptionError(f"{args.labels}: labels file not found") from None
+        except ValueError as exc:
+            raise CaptionError(f"{args.labels}: not valid JSON ({exc})") from None
+        if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
+            raise CaptionError(f"{args.labels}: expected {{clip id: {{label: value}}}}")
+    templates = Templates.load(args.templates) if args.templates else None
+    bar = _Bar("importing")
+    try:
+        report = import_bvh_folder(args.source, args.out, labels=labels, templates=templates,
+                                   joint_map=_joint_map_arg(args.joint_map), scale=args.scale,
+                                   fps=args.fps, group_by=args.group_by, workers=args.workers, progress=bar)
+    finally:
+        bar.close()
+    print(report.summary())
+    return 0 if report.converted or report.skipped_existing else 2
+
+
+def cmd_import_bandai_namco(args) -> int:
+    from core.data import bandai_namco
+
+    bar = _Bar("Bandai Namco")
+    try:
+        report = bandai_namco.prepare(args.out, args.archives, workers=args.workers, progress=bar)
+    finally:
+        bar.close()
+    print(report.summary())
+    print(f"licence: {bandai_namco.ATTRIBUTION}")
+    return 0
+
+
+def cmd_dataset_info(args) -> int:
+    from core.data.humanml3d import HumanML3DFolder
+    from core.data.stats import format_stats, posecode_stats
+
+    bar = _Bar("loading")
+    try:
+        ds = HumanML3DFolder(args.folder, args.split, progress=bar)
+    finally:
+        bar.close()
+    stats = posecode_stats([r.codes for r in ds.records], fps=ds.fps)
+    frames = sum(r.n_frames for r in ds.records)
+    print(f"{args.folder} [{args.split}]: {len(ds)} clips, {frames} frames ({frames / ds.fps / 60:.1f} min at "
+          f"{ds.fps:g} fps), {sum(len(r.captions) for r in ds.records)} captions, skeleton {ds.skeleton.name}")
+    if ds.problems:
+        print(f"{len(ds.problems)} problem(s):")
+        for p in ds.problems[:20]:
+            print(f"  {p}")
+    print(format_stats(stats, top=args.top))
+    if args.json:
+        from core import atomic
+
+        atomic.write_text(args.json, json.dumps(stats, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pgr2m", description="PGR²M Studio headless tools")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("import-bvh", help="turn a BVH folder plus labels into a HumanML3D-format folder")
+    s.add_argument("source", help="folder searched recursively for .bvh files")
+    s.add_argument("out", help="output dataset folder (resumes if it exists)")
+    s.add_argument("--labels", help="JSON {clip id: {label: value}}; default: a .json beside each BVH")
+    s.add_argument("--templates", help="label-to-sentence template JSON (see docs/datasets.md)")
+    s.add_argument("--joint-map", default="auto", help="bandai-namco, cmu, a JSON map file, or auto (default)")
+    s.add_argument("--scale", type=float, default=0.01, help="file units to metres (default 0.01: centimetres)")
+    s.add_argument("--fps", type=float, default=20.0, help="output frame rate (default 20)")
+    s.add_argument("--group-by", help="label that stratifies the train/val/test split")
+    s.add_argument("--workers", type=int, help="processes (default: all cores)")
+    s.set_defaults(func=cmd_import_bvh)
+
+    s = sub.add_parser("import-bandai-namco", help="convert the Bandai Namco corpus (both archives)")
+    s.add_argument("out", help="output dataset folder")
+    s.add_argument("--archives", help="folder with bandai-namco-motion-{1,2}.tar.xz (default: ../shared/data/bandai-namco)")
+    s.add_argument("--workers", type=int)
+    s.set_defaults(func=cmd_import_bandai_namco)
+
+    s = sub.add_parser("dataset-info", help="clip counts and pose-code statistics of a dataset folder")
+    s.add_argument("folder")
+    s.add_argument("--split", default="all")
+    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--json", help="also write the statistics to this JSON file")
+    s.set_defaults(func=cmd_dataset_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:   # our error classes derive from ValueError
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
