@@ -83,10 +83,11 @@ T2M = Skeleton(
         [0, -1, 0], [0, -1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 1, 0], [1, 0, 0],
         [-1, 0, 0], [0, 0, 1], [0, -1, 0], [0, -1, 0], [0, -1, 0], [0, -1, 0], [0, -1, 0],
         [0, -1, 0]], dtype=np.float64),
-    # Median bone lengths of the Bandai Namco corpus after retargeting (metres).
+    # Median bone lengths of Bandai Namco clips after retargeting, in metres
+    # (benchmarks/motion_core.py prints them).
     bone_lengths=np.array([
-        0.0, 0.095, 0.095, 0.105, 0.41, 0.41, 0.09, 0.41, 0.41, 0.09, 0.14, 0.14, 0.12,
-        0.11, 0.11, 0.13, 0.13, 0.13, 0.27, 0.27, 0.25, 0.25]),
+        0.0, 0.068, 0.068, 0.157, 0.391, 0.391, 0.090, 0.410, 0.410, 0.082, 0.118, 0.118,
+        0.082, 0.069, 0.069, 0.065, 0.053, 0.053, 0.243, 0.243, 0.223, 0.223]),
     face_joints=(2, 1, 17, 16),
     left_foot=(7, 10),
     right_foot=(8, 11),

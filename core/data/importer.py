@@ -64,8 +64,10 @@ def _convert(job: tuple) -> tuple[str, str, int, str | None]:
         from core import posecodes
         from core.features import extract_features, recover_joints
         from core.formats import bvh
-        from core.formats.retarget import bvh_to_t2m
+        from core.formats.retarget import BUILTIN_MAPS, bvh_to_t2m
 
+        if isinstance(joint_map, str):
+            joint_map = BUILTIN_MAPS[joint_map]
         motion = bvh.read(src)
         joints = bvh_to_t2m(motion, joint_map, target_fps=fps, scale=scale, source=str(src))
         if len(joints) < 3:
