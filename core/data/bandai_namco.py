@@ -102,14 +102,14 @@ def prepare(out: str | Path, archive_dir: str | Path | None = None, *, workers: 
             root = _extract(archive, Path(tmp) / archive.name.split(".")[0])
             clip_labels, clip_problems = read_labels(root)
             labels.update(clip_labels)
-            problems += clip_problems
+            problems += [f"{archive.name}: {Path(f).relative_to(root)}: {why}" for f, why in clip_problems]
             files += [p for p in (root / "data").glob("*.bvh") if clip_id_for(p) in clip_labels]
         report = import_bvh_folder(
             root, out, files=files, labels=labels, templates=templates, joint_map="bandai-namco",
             scale=0.01, group_by="content", workers=workers, progress=progress,
             meta={"source": "Bandai-Namco-Research-Motiondataset", "licence": "CC BY-NC 4.0",
                   "attribution": ATTRIBUTION, "split": "per take, stratified by content (80/10/10)"})
-        report.failures = problems + report.failures
+        report.notes += problems
     atomic.write_text(out / "LICENSE.md", LICENCE_NOTE)
     labels_out = {k: labels[k] for k in sorted(labels) if (out / "new_joint_vecs" / f"{k}.npy").is_file()}
     atomic.write_text(out / "labels.json", json.dumps(labels_out, indent=0))

@@ -34,6 +34,7 @@ class ImportReport:
     converted: list[str] = field(default_factory=list)
     skipped_existing: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
+    notes: list[str] = field(default_factory=list)                  # worth knowing, not failures
     frames: int = 0
     seconds: float = 0.0
 
@@ -41,6 +42,7 @@ class ImportReport:
         lines = [f"{len(self.converted) + len(self.skipped_existing)} clips in {self.out} "
                  f"({len(self.converted)} converted now, {len(self.skipped_existing)} already there), "
                  f"{self.frames} frames at 20 fps, {self.seconds:.1f} s"]
+        lines += [f"note: {n}" for n in self.notes]
         if self.failures:
             lines.append(f"{len(self.failures)} file(s) failed:")
             lines += [f"  {f}: {why}" for f, why in self.failures]
@@ -48,7 +50,7 @@ class ImportReport:
 
     def to_json(self) -> dict:
         return {"converted": len(self.converted) + len(self.skipped_existing), "frames": self.frames,
-                "seconds": round(self.seconds, 2), "failures": [{"file": f, "reason": r} for f, r in self.failures]}
+                "seconds": round(self.seconds, 2), "failures": [{"file": f, "reason": r} for f, r in self.failures], "notes": self.notes}
 
 
 def clip_id_for(path: Path) -> str:
