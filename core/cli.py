@@ -114,6 +114,66 @@ def cmd_dataset_info(args) -> int:
     return 0
 
 
+def _train_config(args):
+    from core.train.config import TrainConfig
+    from core.train.stages import default_config
+
+    if args.config and Path(args.config).suffix == ".json":
+        cfg = TrainConfig.load(args.config)
+    else:
+        preset = args.config or "small"
+        cfg = TrainConfig(stage=args.stage, preset=preset, **default_config(args.stage, preset))
+    d = cfg.to_dict()
+    d["stage"] = args.stage
+    for key in ("data", "out", "device"):
+        if getattr(args, key):
+            d[key] = getattr(args, key)
+    if args.max_steps is not None:
+        d["max_steps"] = args.max_steps
+    cfg = TrainConfig.from_dict(d).override(args.set or [])
+    if not cfg.out:
+        raise ValueError("--out is required: the folder for checkpoints, logs and the finished model")
+    if not cfg.data and args.stage in ("tokenizer", "evaluator", "base", "refine"):
+        raise ValueError("--data is required: a HumanML3D-format dataset folder")
+    return cfg
+
+
+def cmd_train(args) -> int:
+    import os
+
+    from core.train.loop import train
+    from core.train.stages import get_stage
+
+    cfg = _train_config(args)
+    stage = get_stage(args.stage)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    bar = None
+    if rank0 and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.max_steps, desc=f"train {args.stage}", unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(event):
+        if bar is None:
+            return
+        if event["kind"] == "log":
+            bar.update(event["step"] - bar.n)
+            bar.set_postfix(loss=f"{event['loss']:.4f}", lr=f"{event['lr']:.2e}")
+        elif event["kind"] == "val":
+            shown = {k: v for k, v in event.items() if k not in ("kind", "step") and isinstance(v, (int, float))}
+            bar.write(f"step {event['step']}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+
+    try:
+        result = train(stage, cfg, progress=progress, resume=args.resume)
+    finally:
+        if bar is not None:
+            bar.close()
+    if rank0:
+        print(f"{result.status} at step {result.step}; best {get_stage(args.stage).best_metric} "
+              f"{result.best if result.best is not None else '-'}; run folder {result.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pgr2m", description="PGR²M Studio headless tools")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
@@ -136,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--archives", help="folder with bandai-namco-motion-{1,2}.tar.xz (default: ../shared/data/bandai-namco)")
     s.add_argument("--workers", type=int)
     s.set_defaults(func=cmd_import_bandai_namco)
+
+    s = sub.add_parser("train", help="train a model stage (resumable; multi-GPU with torchrun)")
+    s.add_argument("stage", help="tokenizer | evaluator (or module:Class)")
+    s.add_argument("--data", help="HumanML3D-format dataset folder")
+    s.add_argument("--config", help="small | paper | a training config JSON (default small)")
+    s.add_argument("--out", help="run folder for checkpoints, logs and the finished model")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--max-steps", type=int)
+    s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. --set lr=2e-4")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("dataset-info", help="clip counts and pose-code statistics of a dataset folder")
     s.add_argument("folder")

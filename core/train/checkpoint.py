@@ -1,0 +1,108 @@
+"""Checkpoints as single safetensors files written atomically: model and optimiser tensors,
+with the training state as JSON in the file's metadata. Nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from core import atomic
+
+STATE_KEY = "pgr2m_state"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    # safetensors refuses tensors that share memory (tied weights): store copies
+    return t.detach().to("cpu").contiguous().clone()
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, entry in sd["state"].items():
+        for k, v in entry.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = _plain(v)
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        _, pid, k = key.split(".", 2)
+        state.setdefault(int(pid), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                    state: dict) -> None:
+    tensors = {f"model.{k}": _plain(v) for k, v in model.state_dict().items()}
+    meta = {"state": state}
+    if optimizer is not None:
+        opt_tensors, opt_meta = _flatten_optimizer(optimizer)
+        tensors.update(opt_tensors)
+        meta["optimizer"] = opt_meta
+    atomic.write_bytes(path, st_save(tensors, metadata={STATE_KEY: json.dumps(meta)}))
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a checkpoint file, with clear errors for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})[STATE_KEY])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, KeyError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a PGR²M checkpoint ({exc})") from None
+    return tensors, meta
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Restore model (and optimiser) in place; returns the saved training state."""
+    tensors, meta = read_checkpoint(path)
+    model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_sd, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: the weights do not fit this model ({str(exc).splitlines()[0]})") from None
+    if optimizer is not None and "optimizer" in meta:
+        opt = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+        optimizer.load_state_dict(_unflatten_optimizer(opt, meta["optimizer"]))
+    return meta["state"]
+
+
+def save_weights(path: str | Path, model: torch.nn.Module, metadata: dict | None = None) -> None:
+    """Model weights only (an exported model or the best checkpoint)."""
+    tensors = {k: _plain(v) for k, v in model.state_dict().items()}
+    atomic.write_bytes(path, st_save(tensors, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()}))
+
+
+def load_weights(path: str | Path, model: torch.nn.Module) -> None:
+    path = Path(path)
+    try:
+        tensors = st_load(path.read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: weights file not found") from None
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path}: not a safetensors file ({exc})") from None
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: the weights do not fit this model ({str(exc).splitlines()[0]})") from None
