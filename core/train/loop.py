@@ -22,7 +22,7 @@ import torch
 
 from core import atomic
 from core.train import distributed as dist
-from core.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_weights
+from core.train.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, save_weights
 from core.train.config import TrainConfig, lr_at
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -213,6 +213,8 @@ def train(stage_factory: Callable[[TrainConfig, torch.device], Stage], config: T
             checkpoint("periodic")
 
     if status == "finished" and world.rank == 0:
+        if (out / BEST).is_file():
+            load_weights(out / BEST, model)       # export the best validated weights
         model.eval()
         stage.export(model, out / "model")
         if progress:
