@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+# mkstemp makes 0600 files; give new files the usual mode (read once: os.umask has no getter)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None):
@@ -20,6 +24,11 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777      # keep an existing file's permissions
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
             f.flush()

@@ -102,3 +102,28 @@ def test_pickled_arrays_are_refused(tmp_path):
     # the only test clip is now a pickle: nothing usable, and the message says why
     with pytest.raises(DatasetError, match="no usable motions.*pickled|no usable motions.*allow_pickle"):
         HumanML3DFolder(tmp_path, "test")
+
+
+def test_atomic_writes_keep_modes_and_leave_no_temp_files(tmp_path):
+    import os
+    import stat
+
+    p = tmp_path / "a.txt"
+    atomic.write_text(p, "one")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~_umask()
+    os.chmod(p, 0o640)
+    atomic.write_text(p, "two")
+    assert p.read_text() == "two" and stat.S_IMODE(p.stat().st_mode) == 0o640
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_open(p, "wb") as f:
+            f.write(b"half")
+            raise RuntimeError("crash while writing")
+    assert p.read_text() == "two" and sorted(x.name for x in tmp_path.iterdir()) == ["a.txt"]
+
+
+def _umask():
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m
