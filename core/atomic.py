@@ -25,10 +25,10 @@ def atomic_open(path: str | Path, mode: str = "wb", encoding: str | None = None)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         try:
-            mode = path.stat().st_mode & 0o7777      # keep an existing file's permissions
+            perms = path.stat().st_mode & 0o7777     # keep an existing file's permissions
         except FileNotFoundError:
-            mode = 0o666 & ~_UMASK
-        os.fchmod(fd, mode)
+            perms = 0o666 & ~_UMASK
+        os.fchmod(fd, perms)
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
             f.flush()
