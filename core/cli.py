@@ -174,6 +174,26 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    if args.what != "tokenizer":
+        raise ValueError(f"evaluate {args.what}: not available yet (tokenizer only)")
+    from core.eval.tokenizer_eval import evaluate_tokenizer, format_table
+
+    bar = _Bar("evaluating")
+    try:
+        result = evaluate_tokenizer(args.model, args.data, split=args.split, evaluator_dir=args.evaluator,
+                                    device=args.device or "cpu", progress=bar)
+    finally:
+        bar.close()
+    print(f"{args.model} on {args.data} [{args.split}], {result['clips']} clips")
+    print(format_table(result))
+    if args.json:
+        from core import atomic
+
+        atomic.write_text(args.json, json.dumps(result, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pgr2m", description="PGR²M Studio headless tools")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
@@ -208,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. --set lr=2e-4")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a trained model on a dataset split")
+    s.add_argument("what", choices=["tokenizer"])
+    s.add_argument("--model", required=True, help="exported model folder or run folder")
+    s.add_argument("--data", required=True, help="HumanML3D-format dataset folder")
+    s.add_argument("--split", default="test")
+    s.add_argument("--evaluator", help="trained evaluator folder: adds FID and R-precision")
+    s.add_argument("--device", help="cpu | cuda")
+    s.add_argument("--json", help="also write the results to this JSON file")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("dataset-info", help="clip counts and pose-code statistics of a dataset folder")
     s.add_argument("folder")
