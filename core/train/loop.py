@@ -183,7 +183,7 @@ def train(stage_factory: Callable[[TrainConfig, torch.device], Stage], config: T
         optimizer.step()
         step += 1
         n_since += 1
-        last_logs = {"loss": float(loss), "lr": lr, **logs}
+        last_logs = {"loss": float(loss.detach()), "lr": lr, **logs}
 
         if step % config.log_every == 0 or step == config.max_steps:
             last_logs = world.mean_dict(last_logs)
