@@ -21,7 +21,7 @@ PRESETS = {
                   max_steps=200_000, milestones=[], grad_clip=0.0, log_every=50, val_every=2000,
                   ckpt_every=1000),
     "small": dict(batch_size=32, window=196, lr=3e-4, betas=(0.9, 0.999), weight_decay=0.0, warmup_steps=200,
-                  max_steps=6_000, milestones=[5_000], gamma=0.1, grad_clip=1.0, log_every=25,
+                  max_steps=4_000, milestones=[3_200], gamma=0.1, grad_clip=1.0, log_every=25,
                   val_every=500, ckpt_every=250),
 }
 MARGIN = 10.0

@@ -17,13 +17,13 @@ from core.train.distributed import unwrap
 from core.train.loop import Stage
 
 # Paper: batch 256, window 64, AdamW 1e-4 (0.9, 0.99), warm-up 1000, 300k steps, x0.05 at 200k.
-# Small: about 40 minutes on one CPU core at ~0.25 s/step (see docs/tokenizer.md).
+# Small: about 25 minutes on one CPU core at ~0.22 s/step (see docs/tokenizer.md).
 PRESETS = {
     "paper": dict(batch_size=256, window=64, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, warmup_steps=1000,
                   max_steps=300_000, milestones=[200_000], gamma=0.05, grad_clip=0.0, log_every=50,
                   val_every=1000, ckpt_every=1000),
     "small": dict(batch_size=64, window=64, lr=2e-4, betas=(0.9, 0.99), weight_decay=0.0, warmup_steps=500,
-                  max_steps=9_000, milestones=[7_200], gamma=0.1, grad_clip=1.0, log_every=25,
+                  max_steps=6_000, milestones=[5_000], gamma=0.1, grad_clip=1.0, log_every=25,
                   val_every=1000, ckpt_every=250),
 }
 
