@@ -86,6 +86,7 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
 
     rows = []
     texts = None
+    bs = min(32, len(clips))      # the protocol's batches of 32; fewer only for tiny test sets
     if evaluator is not None:
         texts = evaluator.encode_texts([captions[cid] for cid, _, _ in clips]).cpu().numpy()
         gt_e = np.concatenate(gt_emb)
@@ -95,19 +96,19 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
                "accel_mm": 1000 * float(np.mean(per_k[k]["accel"]))}
         if evaluator is not None:
             e = np.concatenate(per_k[k]["emb"])
-            top = metrics.r_precision(texts, e, top_k=3, batch_size=32)
+            top = metrics.r_precision(texts, e, top_k=3, batch_size=bs)
             row.update(fid=float(metrics.fid(gt_e, e)), top1=float(top[0]), top3=float(top[2]),
-                       matching=float(metrics.matching_score(texts, e, batch_size=32)))
+                       matching=float(metrics.matching_score(texts, e, batch_size=bs)))
         rows.append(row)
     idx = np.concatenate(all_idx, axis=1)
     stage_stats = [{"stage": s, "perplexity": float(metrics.perplexity(idx[s], model.config.n_codes)),
                     "usage": float(metrics.code_usage(idx[s], model.config.n_codes))} for s in range(n_stages)]
-    result = {"split": split, "clips": len(clips), "rows": rows, "stages": stage_stats,
+    result = {"split": split, "clips": len(clips), "rows": rows, "stages": stage_stats, "r_precision_batch": bs,
               "orthogonality": float(metrics.orthogonality(model.pose_codebook.detach().cpu().numpy()))}
     if evaluator is not None:
-        top = metrics.r_precision(texts, gt_e, top_k=3, batch_size=32)
+        top = metrics.r_precision(texts, gt_e, top_k=3, batch_size=bs)
         result["real"] = {"top1": float(top[0]), "top3": float(top[2]),
-                          "matching": float(metrics.matching_score(texts, gt_e, batch_size=32))}
+                          "matching": float(metrics.matching_score(texts, gt_e, batch_size=bs))}
     return result
 
 

@@ -114,18 +114,19 @@ class EvaluatorStage(Stage):
         model = unwrap(model)
         rng = np.random.default_rng(0)
         order = rng.permutation(len(self.val))
+        bs = min(32, len(order))      # batches of 32 as the protocol; fewer only for tiny sets
         ts, ms = [], []
-        for i in range(0, len(order) - 31, 32):
-            text, motion, lengths = self._collate([self.val[j] for j in order[i:i + 32]], rng)
+        for i in range(0, len(order) - bs + 1, bs):
+            text, motion, lengths = self._collate([self.val[j] for j in order[i:i + bs]], rng)
             t, m = model(text, motion, lengths)
             ts.append(t.cpu().numpy())
             ms.append(m.cpu().numpy())
         if not ts:
             return {}
         t, m = np.concatenate(ts), np.concatenate(ms)
-        top = r_precision(t, m, top_k=3, batch_size=32)
+        top = r_precision(t, m, top_k=3, batch_size=bs)
         return {"val_top1": float(top[0]), "val_top2": float(top[1]), "val_top3": float(top[2]),
-                "val_matching": float(matching_score(t, m, batch_size=32))}
+                "val_matching": float(matching_score(t, m, batch_size=bs))}
 
     def export(self, model, folder: Path):
         unwrap(model).save(folder)
