@@ -9,6 +9,15 @@ import torch
 from core.data.humanml3d import HumanML3DFolder
 
 
+def train_and_val(root: str) -> tuple[HumanML3DFolder, HumanML3DFolder]:
+    """The train split and the val split; a folder without a val split validates on train."""
+    train = HumanML3DFolder(root, "train")
+    try:
+        return train, HumanML3DFolder(root, "val")
+    except ValueError:
+        return train, train
+
+
 class MotionWindows:
     """All clips of a split that are at least ``window`` frames long, packed in one array."""
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save as st_save
 
 from core import atomic
-from core.data.humanml3d import HumanML3DFolder
+from core.train.data import train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 
@@ -41,11 +41,7 @@ class EvaluatorStage(Stage):
 
     def __init__(self, config, device):
         super().__init__(config, device)
-        train = HumanML3DFolder(config.data, "train")
-        try:
-            val = HumanML3DFolder(config.data, "val")
-        except ValueError:
-            val = train
+        train, val = train_and_val(config.data)
         self.mean, self.std = train.mean, train.std
         self.max_frames = config.window
         self.train = [(train.normalized(train[s.record].features[s.start:s.end]), s.caption.text)

@@ -9,10 +9,9 @@ import numpy as np
 import torch
 
 from core import atomic
-from core.data.humanml3d import HumanML3DFolder
 from core.features import denormalize, recover_joints
 from core.train.checkpoint import save_weights
-from core.train.data import MotionWindows, eval_clips
+from core.train.data import MotionWindows, eval_clips, train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 
@@ -36,12 +35,8 @@ class TokenizerStage(Stage):
 
     def __init__(self, config, device):
         super().__init__(config, device)
-        self.train_set = HumanML3DFolder(config.data, "train")
+        self.train_set, val = train_and_val(config.data)
         self.windows = MotionWindows(self.train_set, config.window)
-        try:
-            val = HumanML3DFolder(config.data, "val")
-        except ValueError:
-            val = self.train_set      # a folder without a val split still trains
         self.val = eval_clips(val)[: config.extra.get("val_clips", 200)]
         self.mean, self.std = self.train_set.mean, self.train_set.std
 
