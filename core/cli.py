@@ -182,7 +182,8 @@ def cmd_evaluate(args) -> int:
     bar = _Bar("evaluating")
     try:
         result = evaluate_tokenizer(args.model, args.data, split=args.split, evaluator_dir=args.evaluator,
-                                    device=args.device or "cpu", progress=bar)
+                                    device=args.device or "cpu", progress=bar, t2m_dir=args.t2m_evaluator,
+                                    glove_dir=args.glove)
     finally:
         bar.close()
     print(f"{args.model} on {args.data} [{args.split}], {result['clips']} clips")
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="HumanML3D-format dataset folder")
     s.add_argument("--split", default="test")
     s.add_argument("--evaluator", help="trained evaluator folder: adds FID and R-precision")
+    s.add_argument("--t2m-evaluator", help="the original HumanML3D evaluator folder (checkpoints/t2m), "
+                                           "for numbers comparable with published tables; needs --glove")
+    s.add_argument("--glove", help="folder with our_vab_data.npy, our_vab_words.pkl, our_vab_idx.pkl")
     s.add_argument("--device", help="cpu | cuda")
     s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_evaluate)

@@ -81,3 +81,22 @@ def test_train_errors_are_clear(tmp_path, capsys):
     assert "unknown training stage" in capsys.readouterr().err
     assert cli(["train", "tokenizer", "--data", str(tmp_path), "--out", str(tmp_path / "z"), "--config", "huge"]) == 2
     assert "no preset 'huge'" in capsys.readouterr().err
+
+
+def test_evaluate_with_the_original_t2m_evaluator(tiny_dataset, tmp_path):
+    from test_evaluator import _write_fake_glove, _write_fake_t2m
+
+    from core import atomic
+
+    _write_fake_t2m(tmp_path / "t2m")
+    meta = tmp_path / "t2m" / "Comp_v6_KLD005" / "meta"
+    atomic.save_npy(meta / "mean.npy", np.zeros(263, np.float32))
+    atomic.save_npy(meta / "std.npy", np.ones(263, np.float32))
+    _write_fake_glove(tmp_path / "glove")
+    tok = tmp_path / "tok"
+    cli(["train", "tokenizer", "--data", str(tiny_dataset), "--out", str(tok), "--quiet", "--max-steps", "2",
+         "--set", "window=16", "--set", "batch_size=2", "--set", "model.width=16", "--set", "model.code_dim=16"])
+    result = evaluate_tokenizer(tok, tiny_dataset, t2m_dir=tmp_path / "t2m", glove_dir=tmp_path / "glove")
+    assert "fid" in result["rows"][6] and np.isfinite(result["rows"][6]["fid"]) and "real" in result
+    with pytest.raises(ValueError, match="GloVe"):
+        evaluate_tokenizer(tok, tiny_dataset, t2m_dir=tmp_path / "t2m")

@@ -45,7 +45,9 @@ def load_tokenizer(folder: str | Path, device="cpu"):
 
 @torch.no_grad()
 def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, device="cpu",
-                       max_frames=196, progress=None) -> dict:
+                       max_frames=196, progress=None, t2m_dir=None, glove_dir=None) -> dict:
+    """evaluator_dir: our trained evaluator; or t2m_dir + glove_dir: the original HumanML3D
+    evaluator (checkpoints/t2m) and GloVe files, for numbers comparable with published tables."""
     model, mean, std = load_tokenizer(model_dir, device)
     data = HumanML3DFolder(data_dir, split)
     if data.mean.shape != mean.shape:
@@ -54,12 +56,12 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
     n_stages = model.config.n_stages
     evaluator = None
     if evaluator_dir:
-        from core.eval.evaluator import TextMotionEvaluator
-
-        evaluator = TextMotionEvaluator.load(evaluator_dir, device=device).eval()
-        ev_mean = atomic.load_npy(Path(evaluator_dir) / "mean.npy")
-        ev_std = atomic.load_npy(Path(evaluator_dir) / "std.npy")
-    captions = {r.id: r.captions[0].text for r in data.records}
+        evaluator = OurEvaluator(evaluator_dir, device)
+    elif t2m_dir:
+        if not glove_dir:
+            raise ValueError("the original T2M evaluator needs its GloVe files: pass glove_dir too")
+        evaluator = OriginalEvaluator(t2m_dir, glove_dir, device)
+    captions = {r.id: r.captions[0] for r in data.records}
 
     per_k = {k: {"mpjpe": [], "pa_mpjpe": [], "accel": [], "emb": []} for k in range(n_stages + 1)}
     gt_emb, all_idx = [], []
@@ -74,7 +76,7 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
         all_idx.append(idx[0].cpu().numpy())
         gt = recover_joints(raw)
         if evaluator is not None:
-            gt_emb.append(_embed(evaluator, raw, ev_mean, ev_std, device))
+            gt_emb.append(evaluator.motion(raw))
         for k in range(n_stages + 1):
             out = denormalize(model.decode(pose, idx, n_stages=k)[0].cpu().numpy(), mean, std)
             joints = recover_joints(out)
@@ -82,13 +84,13 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
             per_k[k]["pa_mpjpe"].append(metrics.pa_mpjpe(joints, gt))
             per_k[k]["accel"].append(metrics.accel_error(joints, gt))
             if evaluator is not None:
-                per_k[k]["emb"].append(_embed(evaluator, out, ev_mean, ev_std, device))
+                per_k[k]["emb"].append(evaluator.motion(out))
 
     rows = []
     texts = None
     bs = min(32, len(clips))      # the protocol's batches of 32; fewer only for tiny test sets
     if evaluator is not None:
-        texts = evaluator.encode_texts([captions[cid] for cid, _, _ in clips]).cpu().numpy()
+        texts = evaluator.texts([captions[cid] for cid, _, _ in clips])
         gt_e = np.concatenate(gt_emb)
     for k in range(n_stages + 1):
         row = {"stages": k, "mpjpe_mm": 1000 * float(np.mean(per_k[k]["mpjpe"])),
@@ -112,9 +114,39 @@ def evaluate_tokenizer(model_dir, data_dir, split="test", evaluator_dir=None, de
     return result
 
 
-def _embed(evaluator, raw_features, ev_mean, ev_std, device):
-    x = torch.from_numpy(((raw_features - ev_mean) / ev_std).astype(np.float32))[None].to(device)
-    return evaluator.embed_motion(x, torch.tensor([len(raw_features)])).cpu().numpy()
+class OurEvaluator:
+    """Our text-motion evaluator: (raw features) -> embedding, (captions) -> embeddings."""
+
+    def __init__(self, folder, device="cpu"):
+        from core.eval.evaluator import TextMotionEvaluator
+
+        self.net = TextMotionEvaluator.load(folder, device=device).eval()
+        self.mean = atomic.load_npy(Path(folder) / "mean.npy")
+        self.std = atomic.load_npy(Path(folder) / "std.npy")
+        self.device = device
+
+    def motion(self, raw: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32))[None].to(self.device)
+        return self.net.embed_motion(x, torch.tensor([len(raw)])).cpu().numpy()
+
+    def texts(self, captions) -> np.ndarray:
+        return self.net.encode_texts([c.text for c in captions]).cpu().numpy()
+
+
+class OriginalEvaluator(OurEvaluator):
+    """The original HumanML3D evaluator (GloVe + POS text side), loaded without unpickling code."""
+
+    def __init__(self, t2m_dir, glove_dir, device="cpu"):
+        from core.eval.t2m_original import WordVectorizer, load_t2m_evaluator, load_t2m_meta
+
+        self.net = load_t2m_evaluator(t2m_dir, device=device)
+        self.mean, self.std = load_t2m_meta(t2m_dir)
+        self.words = WordVectorizer(glove_dir)
+        self.device = device
+
+    def texts(self, captions) -> np.ndarray:
+        batch = self.words.encode_batch([list(c.tokens) for c in captions])
+        return self.net.embed_text(batch.word_embs, batch.pos_onehot, batch.cap_lens).cpu().numpy()
 
 
 def format_table(result: dict) -> str:
