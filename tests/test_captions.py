@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from core.data.captions import Caption, CaptionError, Templates, parse_caption_line, read_captions, tokenize
+from core.data.captions import CaptionError, Templates, parse_caption_line, read_captions, tokenize
 
 
 def test_parse_humanml3d_line():

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from core.rotations import qnormalize, qrot, yaw_quat
 from core.skeleton import KIT, T2M, forward_kinematics, inverse_kinematics
 from motion_factory import synth_motion
 

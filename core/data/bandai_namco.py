@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from core import atomic
-from core.data.captions import CaptionError, Templates
+from core.data.captions import Templates
 from core.data.importer import ImportReport, clip_id_for, import_bvh_folder
 
 TEMPLATES = Path(__file__).with_name("templates") / "bandai_namco.json"
@@ -59,8 +58,10 @@ def find_archives(folder: str | Path | None = None) -> list[Path]:
 def _extract(archive: Path, dest: Path) -> Path:
     with tarfile.open(archive, "r:xz") as tar:
         tar.extractall(dest, filter="data")   # refuses absolute paths, links out, devices
-    roots = [p for p in dest.iterdir() if p.is_dir() and (p / "data").is_dir()]
-    return max(roots, key=lambda p: p.stat().st_mtime)
+    roots = [p for p in dest.iterdir() if (p / "data").is_dir()]
+    if len(roots) != 1:
+        raise FileNotFoundError(f"{archive}: expected one dataset folder with data/ inside, found {len(roots)}")
+    return roots[0]
 
 
 def read_labels(dataset_dir: Path) -> tuple[dict[str, dict], list[tuple[str, str]]]:
@@ -99,7 +100,7 @@ def prepare(out: str | Path, archive_dir: str | Path | None = None, *, workers: 
         for archive in archives:
             if progress:
                 progress(0, 0, f"unpacking {archive.name}")
-            root = _extract(archive, Path(tmp) / archive.name.split(".")[0])
+            root = _extract(archive, Path(tmp) / archive.name.split(".")[0])   # one folder per archive
             clip_labels, clip_problems = read_labels(root)
             labels.update(clip_labels)
             problems += [f"{archive.name}: {Path(f).relative_to(root)}: {why}" for f, why in clip_problems]

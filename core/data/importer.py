@@ -181,11 +181,9 @@ def import_bvh_folder(src: str | Path, out: str | Path, *, labels: dict[str, dic
     workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
     ok_ids = set(report.skipped_existing)
     if jobs:
-        results = map(_convert, jobs) if workers == 1 else None
-        pool = None
-        if results is None:
-            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-            results = pool.map(_convert, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8) or 1)))
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) if workers > 1 else None
+        results = pool.map(_convert, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8)))) \
+            if pool else map(_convert, jobs)
         try:
             for file, clip_id, n, err in results:
                 done += 1

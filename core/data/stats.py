@@ -45,7 +45,7 @@ def format_stats(stats: dict, top: int = 10) -> str:
              f"{posecodes.N_CODES - len(stats['never_used'])} of {posecodes.N_CODES} codes occur, "
              f"{len(stats['never_used'])} never"]
     by_rate = sorted(stats["groups"], key=lambda g: -g["change_per_frame"])
-    lines.append(f"groups that change most often (share of frame steps / of token steps):")
+    lines.append("groups that change most often (share of frame steps / of token steps):")
     lines += [f"  {g['name']:<48} {g['change_per_frame']:.3f} / {g['change_per_token']:.3f}" for g in by_rate[:top]]
     lines.append("groups that change least often:")
     lines += [f"  {g['name']:<48} {g['change_per_frame']:.4f} / {g['change_per_token']:.4f}"

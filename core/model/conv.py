@@ -6,7 +6,6 @@ Both take and return channels-last tensors (B, T, C); the transposes to the
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
