@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["TokenizerConfig", "TOKENIZER_CONFIGS", "tokenizer_config"]
+__all__ = ["TokenizerConfig", "TOKENIZER_CONFIGS", "tokenizer_config", "BaseConfig", "RefineConfig",
+           "BASE_CONFIGS", "REFINE_CONFIGS", "named_config"]
 
 _CODEBOOK_INITS = ("enc", "random")
 
@@ -94,4 +95,95 @@ def tokenizer_config(name: str, **changes) -> TokenizerConfig:
     except KeyError:
         raise KeyError(f"no tokenizer config named {name!r}; "
                        f"known: {', '.join(TOKENIZER_CONFIGS)}") from None
+    return cfg.replace(**changes) if changes else cfg
+
+
+class _JsonConfig:
+    """to_dict / from_dict / replace for the frozen transformer configs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def _check(self):
+        for name in ("dim", "layers", "heads", "text_dim", "n_text_tokens", "max_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class BaseConfig(_JsonConfig):
+    """Base Transformer: causal, [text tokens | K-hot pose-code steps] -> 394 logits (method-facts §1.6)."""
+
+    dim: int = 1024
+    layers: int = 18                  # the reference's 9 "base" + 9 "head" blocks
+    heads: int = 16
+    mlp_ratio: int = 4
+    dropout: float = 0.1
+    text_dim: int = 384               # sentence/keyword vector width: MiniLM 384, CLIP 512
+    n_text_tokens: int = 12           # sentence + 11 keywords
+    max_tokens: int = 50              # pose-code steps incl. END: 49 steps = 196 frames
+    text_encoder: str = "minilm"
+
+    def __post_init__(self):
+        self._check()
+
+    @property
+    def block_size(self) -> int:
+        return self.n_text_tokens + self.max_tokens
+
+
+@dataclass(frozen=True)
+class RefineConfig(_JsonConfig):
+    """Refine Transformer: bidirectional, [text | stage | pose codes + earlier residuals] -> codes (§1.7)."""
+
+    dim: int = 1024
+    layers: int = 6
+    heads: int = 8
+    mlp_ratio: int = 4
+    dropout: float = 0.2
+    text_dim: int = 384
+    n_text_tokens: int = 12
+    max_tokens: int = 49              # token steps (196 frames)
+    n_stages: int = 6
+    n_codes: int = 512
+    text_encoder: str = "minilm"
+
+    def __post_init__(self):
+        self._check()
+        if self.n_stages < 1 or self.n_codes < 2:
+            raise ValueError("n_stages must be >= 1 and n_codes >= 2")
+
+
+BASE_CONFIGS: dict[str, BaseConfig] = {
+    "paper": BaseConfig(),                                          # ~228 M parameters
+    "small": BaseConfig(dim=256, layers=4, heads=4, dropout=0.1),   # ~3.5 M, for a 2-core CPU
+}
+REFINE_CONFIGS: dict[str, RefineConfig] = {
+    "paper": RefineConfig(),                                        # ~80 M parameters
+    "small": RefineConfig(dim=256, layers=4, heads=4, dropout=0.1),
+}
+
+
+def named_config(kind: str, name: str, **changes):
+    """``kind`` in tokenizer | base | refine; ``name`` a preset; ``changes`` override fields."""
+    table = {"tokenizer": TOKENIZER_CONFIGS, "base": BASE_CONFIGS, "refine": REFINE_CONFIGS}[kind]
+    try:
+        cfg = table[name]
+    except KeyError:
+        raise KeyError(f"no {kind} config named {name!r}; known: {', '.join(table)}") from None
     return cfg.replace(**changes) if changes else cfg

@@ -1,0 +1,123 @@
+"""Refine Transformer: the residual codes of each RVQ stage from text and pose codes (§1.7).
+
+Bidirectional over [text tokens | stage token | motion steps]. A motion step's input is the
+embedding of its 70-hot pose codes plus the summed embeddings of its codes in the stages
+before the one predicted. One table per stage serves as the input embedding of that stage's
+codes and as its output projection (the reference's shared weights).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core import posecodes as pc
+from core.model.blocks import Block, init_weights, sinusoidal
+from core.model.configs import REFINE_CONFIGS, RefineConfig
+
+
+class RefineTransformer(nn.Module):
+    def __init__(self, config: RefineConfig | str = "small", **changes):
+        super().__init__()
+        if isinstance(config, str):
+            config = REFINE_CONFIGS[config]
+        self.config = cfg = config.replace(**changes) if changes else config
+        self.cond_emb = nn.Linear(cfg.text_dim, cfg.dim)
+        self.stage_emb = nn.Embedding(cfg.n_stages, cfg.dim)      # = Linear on a one-hot stage id
+        self.pose_emb = nn.Linear(pc.N_TOKENS, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.layers))
+        self.ln_f = nn.LayerNorm(cfg.dim)
+        self.apply(init_weights)
+        # codes + 2 spare rows as in the reference; row n_codes + 1 is the ignored padding target
+        self.code_table = nn.Parameter(torch.randn(cfg.n_stages, cfg.n_codes + 2, cfg.dim) * 0.02)
+        self.register_buffer("pos", sinusoidal(cfg.max_tokens, cfg.dim), persistent=False)
+
+    @property
+    def ignore_index(self) -> int:
+        return self.config.n_codes + 1
+
+    def pose_embedding(self, pose_codes: Tensor) -> Tensor:
+        """(B, S, 392 or 394) K-hot -> (B, S, dim)."""
+        if pose_codes.shape[-1] == pc.N_CODES:
+            pose_codes = F.pad(pose_codes.float(), (0, 2))
+        return self.pose_emb(pose_codes.float())
+
+    def code_embedding(self, stage: int, indices: Tensor) -> Tensor:
+        """(B, S) indices of one stage -> (B, S, dim); negative (not run) indices embed to zero."""
+        emb = self.code_table[stage][indices.clamp(min=0)]
+        return emb * (indices >= 0)[..., None].to(emb.dtype)
+
+    def logits(self, cond: Tensor, motion_emb: Tensor, stage: Tensor, mask: Tensor | None = None) -> Tensor:
+        """cond (B, 12, text_dim); motion_emb (B, S, dim): pose + earlier-stage embeddings;
+        stage (B,) long; mask (B, S) True on real steps -> (B, S, n_codes + 2) logits of that stage."""
+        cfg = self.config
+        if cond.ndim != 3 or cond.shape[1:] != (cfg.n_text_tokens, cfg.text_dim):
+            raise ValueError(f"text condition must be (B, {cfg.n_text_tokens}, {cfg.text_dim}), "
+                             f"got {tuple(cond.shape)}")
+        B, S, _ = motion_emb.shape
+        if S > cfg.max_tokens:
+            raise ValueError(f"at most {cfg.max_tokens} steps, got {S}")
+        x = torch.cat([self.cond_emb(cond), self.stage_emb(stage)[:, None], motion_emb + self.pos[:S]], dim=1)
+        x = self.drop(x)
+        key_mask = None
+        if mask is not None:
+            prefix = torch.ones(B, cfg.n_text_tokens + 1, dtype=torch.bool, device=mask.device)
+            key_mask = torch.cat([prefix, mask.bool()], dim=1)
+        for block in self.blocks:
+            x = block(x, key_mask=key_mask)
+        h = self.ln_f(x[:, cfg.n_text_tokens + 1:])
+        # per-sample stage: logits against that stage's table
+        return torch.einsum("bsd,bcd->bsc", h, self.code_table[stage])
+
+    def forward(self, cond: Tensor, pose_codes: Tensor, indices: Tensor, lengths: Tensor,
+                stage: Tensor) -> tuple[Tensor, dict]:
+        """Training loss: cross-entropy of stage q[b] given GT pose codes and GT stages < q[b].
+
+        indices (B, n_stages, S) GT codes; lengths (B,) real steps; stage (B,) long."""
+        B, n, S = indices.shape
+        real = torch.arange(S, device=indices.device)[None] < lengths[:, None]
+        x = self.pose_embedding(pose_codes)
+        earlier = (torch.arange(n, device=indices.device)[None] < stage[:, None]).to(x.dtype)   # (B, n)
+        table = self.code_table[torch.arange(n, device=indices.device)[None, :, None], indices.clamp(min=0)]
+        x = x + (table * earlier[:, :, None, None]).sum(1)
+        logits = self.logits(cond, x, stage, real)
+        target = indices.gather(1, stage[:, None, None].expand(B, 1, S))[:, 0]
+        target = target.masked_fill(~real, self.ignore_index)
+        loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=self.ignore_index)
+        with torch.no_grad():
+            acc = ((logits.argmax(-1) == target) & real).sum() / real.sum().clamp(min=1)
+        return loss, {"acc": float(acc)}
+
+    @torch.no_grad()
+    def sample(self, cond: Tensor, pose_codes: Tensor, lengths: Tensor | None = None, *,
+               temperature: float = 1.0, generator: torch.Generator | None = None,
+               keep: Tensor | None = None, known: Tensor | None = None) -> Tensor:
+        """Residual indices (B, n_stages, S) for pose codes (B, S, 392|394), one forward per stage.
+
+        keep (B, S) bool with known (B, n_stages, S): steps whose codes are fixed (an edit keeps
+        the residuals outside its range); they are not re-predicted but condition later stages.
+        temperature 0 takes the argmax."""
+        cfg = self.config
+        B, S = pose_codes.shape[:2]
+        mask = None
+        if lengths is not None:
+            mask = torch.arange(S, device=pose_codes.device)[None] < lengths.to(pose_codes.device)[:, None]
+        x = self.pose_embedding(pose_codes)
+        out = torch.zeros(B, cfg.n_stages, S, dtype=torch.long, device=pose_codes.device)
+        for q in range(cfg.n_stages):
+            stage = torch.full((B,), q, dtype=torch.long, device=pose_codes.device)
+            logits = self.logits(cond, x, stage, mask)[..., :cfg.n_codes].float()
+            if temperature <= 0:
+                idx = logits.argmax(-1)
+            else:
+                u = torch.rand(logits.shape, generator=generator).to(logits.device).clamp_(1e-20, 1 - 1e-7)
+                idx = (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
+            if keep is not None:
+                idx = torch.where(keep, known[:, q], idx)
+            out[:, q] = idx
+            x = x + self.code_embedding(q, idx)
+        if mask is not None:
+            out = out.masked_fill(~mask[:, None], 0)
+        return out

@@ -1,0 +1,175 @@
+"""Base and Refine Transformers: sampling rules, the cache, masking and the stage loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from core import posecodes as pc
+from core.model.base_transformer import (BaseTransformer, bce_loss, corrupt, group_logits, khot, pick_codes,
+                                         project_valid, token_sequence)
+from core.model.refine_transformer import RefineTransformer
+from core.train.refine_stage import sample_stages
+from model_factory import TINY_BASE, TINY_REFINE
+
+
+def one_per_group(tokens: torch.Tensor) -> bool:
+    codes = tokens[..., :pc.N_CODES]
+    per_group = torch.stack([codes[..., g.first_code:g.first_code + g.n_codes].sum(-1) for g in pc.GROUPS], -1)
+    return bool((per_group == 1).all())
+
+
+def test_picked_codes_are_one_per_group_and_respect_temperature_and_top_k():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(16, 394, generator=g) * 3
+    sampled = pick_codes(logits, 1.0, generator=g)
+    assert sampled.shape == (16, 70)
+    tok = khot(sampled)
+    assert one_per_group(tok) and tok[:, pc.END:].sum() == 0 and tok.sum() == 16 * 70
+    greedy = group_logits(logits).argmax(-1)
+    assert torch.equal(pick_codes(logits, 0.0), greedy)
+    assert torch.equal(pick_codes(logits, 5.0, top_k=1, generator=g), greedy)   # top-1 is the argmax
+    # high temperature spreads choices: some differ from the argmax
+    assert (pick_codes(logits, 50.0, generator=g) != greedy).any()
+    # a dominant code is always taken
+    big = logits.clone()
+    big[:, 5] = 1e4
+    assert (pick_codes(big, 1.0, generator=g)[:, pc.CODES[5].group] == pc.CODES[5].category).all()
+
+
+def test_projection_and_corruption_give_valid_tokens():
+    seq, n = token_sequence(pc.parse(np.random.default_rng(0).normal(size=(12, 22, 3)))[:8], 12)
+    tok = torch.from_numpy(seq)
+    assert n == 8 and tok[8, pc.END] == 1 and tok[9:, pc.PAD].all() and tok[:8, pc.END:].sum() == 0
+    assert torch.equal(project_valid(tok), tok)
+    g = torch.Generator().manual_seed(1)
+    assert torch.equal(corrupt(tok, 1.0, g), tok)
+    noisy = corrupt(tok[:8], 0.0, g)
+    assert one_per_group(noisy) and not torch.equal(noisy, tok[:8])
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return BaseTransformer(TINY_BASE.replace(**kw)).eval()
+
+
+def test_cached_sampling_equals_full_recomputation_and_is_seeded():
+    model = _model()
+    cond = torch.randn(3, 12, 384)
+    a = model.sample(cond, generator=torch.Generator().manual_seed(7))
+    b = model.sample(cond, generator=torch.Generator().manual_seed(7), use_cache=False)
+    c = model.sample(cond, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.lengths, b.lengths)
+    assert not torch.equal(a.tokens, c.tokens)
+    assert one_per_group(a.tokens[0, :a.lengths[0]])
+
+
+def test_base_is_causal_and_teacher_forcing_matches_the_cache():
+    model = _model()
+    cond = torch.randn(1, 12, 384)
+    toks = khot(pick_codes(torch.randn(6, 394), 1.0))[None]
+    full = model(cond, toks)                              # (1, 7, 394)
+    changed = toks.clone()
+    changed[0, 4] = khot(pick_codes(torch.randn(1, 394), 1.0))[0]
+    after = model(cond, changed)
+    assert torch.allclose(full[:, :5], after[:, :5], atol=1e-6)     # rows 0..4 see steps < 4 only
+    assert not torch.allclose(full[:, 5:], after[:, 5:])
+
+
+def _force_end(model, steps_until=None):
+    """Make the END logit large everywhere by a constant final state."""
+    with torch.no_grad():
+        model.ln_f.weight.zero_()
+        model.ln_f.bias.fill_(1.0)
+        model.head.weight.zero_()
+        model.head.weight[pc.END] = 1.0
+
+
+def test_sampling_stops_at_end_and_honours_lengths_and_min_steps():
+    model = _model()
+    _force_end(model)
+    cond = torch.randn(2, 12, 384)
+    out = model.sample(cond, min_steps=3, generator=torch.Generator().manual_seed(0))
+    assert out.lengths.tolist() == [3, 3] and out.tokens.shape[1] == 3
+    fixed = model.sample(cond, lengths=torch.tensor([5, 9]), generator=torch.Generator().manual_seed(0))
+    assert fixed.lengths.tolist() == [5, 9] and fixed.tokens.shape[1] == 9
+    assert fixed.tokens[0, 5:].sum() == 0 and one_per_group(fixed.tokens[1])
+    with pytest.raises(ValueError, match="lengths"):
+        model.sample(cond, lengths=torch.tensor([0, 60]))
+    # an END that never fires runs to the longest motion
+    never = _model()
+    with torch.no_grad():
+        never.head.weight[pc.END] = 0.0
+        never.ln_f.bias.zero_()
+    assert never.sample(cond[:1], generator=torch.Generator().manual_seed(0)).lengths.item() == TINY_BASE.max_tokens - 1
+
+
+def test_bce_loss_ignores_padding_after_end():
+    logits = torch.randn(2, 10, 394)
+    target = torch.zeros(2, 10, 394)
+    lengths = torch.tensor([3, 9])
+    other = logits.clone()
+    other[0, 4:] = 100.0                                  # beyond END of sample 0
+    assert torch.allclose(bce_loss(logits, target, lengths), bce_loss(other, target, lengths))
+    other[0, 3] = 100.0                                   # the END row itself counts
+    assert not torch.allclose(bce_loss(logits, target, lengths), bce_loss(other, target, lengths))
+
+
+def test_refine_runs_each_stage_once_in_order_and_keeps_fixed_steps():
+    torch.manual_seed(0)
+    model = RefineTransformer(TINY_REFINE).eval()
+    calls, inputs = [], []
+    real = model.logits
+
+    def spy(cond, x, stage, mask=None):
+        calls.append(int(stage[0]))
+        inputs.append(x.clone())
+        return real(cond, x, stage, mask)
+
+    model.logits = spy
+    cond = torch.randn(2, 12, 384)
+    pose = khot(pick_codes(torch.randn(2, 7, 394), 1.0))
+    idx = model.sample(cond, pose, torch.tensor([7, 5]), temperature=0.0)
+    assert calls == list(range(TINY_REFINE.n_stages))
+    assert idx.shape == (2, 6, 7) and idx.max() < TINY_REFINE.n_codes and (idx[1, :, 5:] == 0).all()
+    # stage q sees the pose embedding plus the embeddings of the codes chosen in stages < q
+    assert torch.allclose(inputs[0], model.pose_embedding(pose))
+    for q in range(1, 6):
+        step = inputs[q] - inputs[q - 1]
+        assert torch.allclose(step[0], model.code_embedding(q - 1, idx[:, q - 1])[0], atol=1e-6)
+    known = torch.randint(0, 16, (2, 6, 7))
+    keep = torch.zeros(2, 7, dtype=torch.bool)
+    keep[:, :3] = True
+    kept = model.sample(cond, pose, temperature=1.0, keep=keep, known=known,
+                        generator=torch.Generator().manual_seed(0))
+    assert torch.equal(kept[:, :, :3], known[:, :, :3])
+
+
+def test_refine_is_bidirectional_and_masks_padding():
+    torch.manual_seed(0)
+    model = RefineTransformer(TINY_REFINE).eval()
+    cond = torch.randn(1, 12, 384)
+    x = torch.randn(1, 8, 32)
+    stage = torch.tensor([2])
+    mask = torch.tensor([[True] * 6 + [False] * 2])
+    base = model.logits(cond, x, stage, mask)
+    later = x.clone()
+    later[0, 5] += torch.randn(32) * 3
+    assert (base[0, :5] - model.logits(cond, later, stage, mask)[0, :5]).abs().max() > 1e-4   # sees the future
+    pad = x.clone()
+    pad[0, 6:] += torch.randn(2, 32) * 3
+    assert torch.allclose(base[0, :6], model.logits(cond, pad, stage, mask)[0, :6], atol=1e-5)
+
+
+def test_refine_loss_targets_the_sampled_stage_and_stage_sampling_favours_low_stages():
+    torch.manual_seed(0)
+    model = RefineTransformer(TINY_REFINE)
+    cond = torch.randn(4, 12, 384)
+    pose = khot(pick_codes(torch.randn(4, 6, 394), 1.0))
+    idx = torch.randint(0, 16, (4, 6, 6))
+    loss, logs = model(cond, pose, idx, torch.tensor([6, 6, 4, 2]), torch.tensor([0, 1, 5, 3]))
+    assert loss.requires_grad and 0 <= logs["acc"] <= 1
+    loss.backward()
+    assert model.code_table.grad.abs().sum() > 0
+    q = sample_stages(20000, 6, torch.Generator().manual_seed(0))
+    counts = torch.bincount(q, minlength=6)
+    assert q.min() == 0 and q.max() == 5 and counts[0] > counts[5] and counts[:3].sum() > counts[3:].sum()
