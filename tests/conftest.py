@@ -1,6 +1,8 @@
 import os
 from pathlib import Path
 
+import shutil
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -12,3 +14,28 @@ BANDAI_NAMCO = SHARED / "data" / "bandai-namco"
 @pytest.fixture
 def test_data() -> Path:
     return TEST_DATA
+
+
+LABELS = {"dataset-1_walk_normal_001": {"content": "walk", "style": "normal"},
+          "dataset-1_bye_happy_001": {"content": "bye", "style": "happy"},
+          "dataset-1_kick_normal_001": {"content": "kick", "style": "normal"}}
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Three fixture clips imported as a HumanML3D folder; every split holds all three."""
+    from core.data.bandai_namco import TEMPLATES
+    from core.data.captions import Templates
+    from core.data.importer import import_bvh_folder
+
+    root = tmp_path_factory.mktemp("tiny")
+    src = root / "src"
+    src.mkdir()
+    for f in (TEST_DATA / "bvh").glob("dataset-1_*.bvh"):
+        shutil.copy(f, src / f.name)
+    out = root / "data"
+    import_bvh_folder(src, out, labels=LABELS, templates=Templates.load(TEMPLATES), joint_map="bandai-namco",
+                      workers=1)
+    for split in ("train", "val", "test"):          # three clips: use all of them everywhere
+        shutil.copy(out / "all.txt", out / f"{split}.txt")
+    return out

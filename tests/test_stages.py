@@ -1,39 +1,13 @@
 """The tokenizer and evaluator stages end to end on a tiny imported dataset."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from core.cli import main as cli
-from core.data.bandai_namco import TEMPLATES
-from core.data.captions import Templates
-from core.data.importer import import_bvh_folder
 from core.eval.tokenizer_eval import evaluate_tokenizer, format_table, load_tokenizer
-
-LABELS = {"dataset-1_walk_normal_001": {"content": "walk", "style": "normal"},
-          "dataset-1_bye_happy_001": {"content": "bye", "style": "happy"},
-          "dataset-1_kick_normal_001": {"content": "kick", "style": "normal"}}
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, ):
-    from conftest import TEST_DATA
-
-    root = tmp_path_factory.mktemp("tiny")
-    src = root / "src"
-    src.mkdir()
-    for f in (TEST_DATA / "bvh").glob("dataset-1_*.bvh"):
-        shutil.copy(f, src / f.name)
-    out = root / "data"
-    import_bvh_folder(src, out, labels=LABELS, templates=Templates.load(TEMPLATES), joint_map="bandai-namco",
-                      workers=1)
-    for split in ("train", "val", "test"):          # three clips: use all of them everywhere
-        shutil.copy(out / "all.txt", out / f"{split}.txt")
-    return out
-
 
 def test_tokenizer_stage_trains_exports_and_evaluates(tiny_dataset, tmp_path, capsys):
     run = tmp_path / "tok"

@@ -73,6 +73,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
+def checkpoint_state(path: str | Path) -> dict:
+    """The training state (step, best, config) of a checkpoint, without reading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})[STATE_KEY])["state"]
+    except (SafetensorError, KeyError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a PGR²M checkpoint ({exc})") from None
+
+
 def load_checkpoint(path: str | Path, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict:
     """Restore model (and optimiser) in place; returns the saved training state."""

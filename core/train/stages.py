@@ -7,6 +7,8 @@ import importlib
 STAGES = {
     "tokenizer": "core.train.tokenizer_stage:TokenizerStage",
     "evaluator": "core.train.evaluator_stage:EvaluatorStage",
+    "base": "core.train.base_stage:BaseStage",
+    "refine": "core.train.refine_stage:RefineStage",
 }
 
 
