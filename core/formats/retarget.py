@@ -108,7 +108,9 @@ CMU: dict[str, JointSource] = {
     }, lambda n: "Right" + n[4:]),
 }
 
-BUILTIN_MAPS: dict[str, dict[str, JointSource]] = {"bandai-namco": BANDAI_NAMCO, "cmu": CMU}
+# our own BVH export uses the HumanML3D names, so it re-imports one to one
+HUMANML3D = {name: name for name in T2M_JOINT_NAMES}
+BUILTIN_MAPS: dict[str, dict[str, JointSource]] = {"humanml3d": HUMANML3D, "bandai-namco": BANDAI_NAMCO, "cmu": CMU}
 
 
 def _joint_of(ref: str) -> str:
