@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from core.text import TextEncoderError
+
 
 class _Bar:
     """tqdm progress for callbacks of the form (done, total, message)."""
@@ -141,6 +143,11 @@ def _train_config(args):
 def cmd_train(args) -> int:
     import os
 
+    if args.stage == "all":
+        return cmd_train_all(args)
+    if getattr(args, "tokenizer", None):
+        args.set = list(args.set or []) + [f"extra.tokenizer={args.tokenizer}"]
+
     from core.train.loop import train
     from core.train.stages import get_stage
 
@@ -171,6 +178,47 @@ def cmd_train(args) -> int:
     if rank0:
         print(f"{result.status} at step {result.step}; best {get_stage(args.stage).best_metric} "
               f"{result.best if result.best is not None else '-'}; run folder {result.out}")
+    return 0
+
+
+STAGE_ORDER = ("tokenizer", "evaluator", "base", "refine")
+
+
+def _stage_done(run: Path, max_steps: int) -> bool:
+    from core.train.checkpoint import checkpoint_state
+
+    ckpt = run / "checkpoint.safetensors"
+    return ckpt.is_file() and (run / "model").is_dir() and checkpoint_state(ckpt)["step"] >= max_steps
+
+
+def cmd_train_all(args) -> int:
+    """Every stage in order into OUT/<stage>; a finished stage is skipped, an interrupted one
+    resumed. OUT itself is then a model folder for generate and edit."""
+    import argparse as _ap
+
+    stages = [s.strip() for s in (args.stages or ",".join(STAGE_ORDER)).split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGE_ORDER]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGE_ORDER)}")
+    if not args.out or not args.data:
+        raise ValueError("train all needs --data and --out")
+    out = Path(args.out)
+    for stage in stages:
+        run = out / stage
+        # "stage:key=value" applies to one stage only (model sizes differ between stages)
+        extra = [a.split(":", 1)[1] if ":" in a.split("=", 1)[0] else a for a in (args.set or [])
+                 if ":" not in a.split("=", 1)[0] or a.split(":", 1)[0] == stage]
+        if stage == "refine" and not any(a.startswith("extra.tokenizer=") for a in extra):
+            extra.append(f"extra.tokenizer={out / 'tokenizer'}")
+        sub = _ap.Namespace(**{**vars(args), "stage": stage, "out": str(run), "set": extra, "tokenizer": None,
+                               "resume": (run / "checkpoint.safetensors").is_file()})
+        cfg = _train_config(sub)
+        if _stage_done(run, cfg.max_steps):
+            print(f"{stage}: already trained ({run}); skipped")
+            continue
+        print(f"== {stage} ==", flush=True)
+        cmd_train(sub)
+    print(f"model folder: {out} (use --model {out})")
     return 0
 
 
@@ -219,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_import_bandai_namco)
 
     s = sub.add_parser("train", help="train a model stage (resumable; multi-GPU with torchrun)")
-    s.add_argument("stage", help="tokenizer | evaluator (or module:Class)")
+    s.add_argument("stage", help="tokenizer | evaluator | base | refine | all (or module:Class)")
     s.add_argument("--data", help="HumanML3D-format dataset folder")
     s.add_argument("--config", help="small | paper | a training config JSON (default small)")
     s.add_argument("--out", help="run folder for checkpoints, logs and the finished model")
@@ -228,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. --set lr=2e-4")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--tokenizer", help="refine: the trained tokenizer folder whose codes it learns")
+    s.add_argument("--stages", help="all: comma-separated subset of tokenizer,evaluator,base,refine")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a trained model on a dataset split")
@@ -242,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="cpu | cuda")
     s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_evaluate)
+
+    from core.cli_motion import register
+
+    register(sub)
 
     s = sub.add_parser("dataset-info", help="clip counts and pose-code statistics of a dataset folder")
     s.add_argument("folder")
@@ -260,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as exc:   # our error classes derive from ValueError
+    except (ValueError, OSError, TextEncoderError) as exc:   # our error classes derive from these
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

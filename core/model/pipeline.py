@@ -1,0 +1,360 @@
+"""The generate / edit API the app and the CLI share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.train.checkpoint import load_weights
+
+
+def _folder(path: str | Path, config_name: str) -> Path:
+    """An exported folder holding config_name, or a run folder whose model/ holds it."""
+    path = Path(path)
+    for cand in (path, path / "model"):
+        if (cand / config_name).is_file():
+            return cand
+    raise FileNotFoundError(f"{path}: no {config_name}; pass an exported model folder or a run folder")
+
+
+def _config(path: Path, cls):
+    try:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: invalid configuration ({exc})") from None
+
+
+def load_base(path: str | Path, device="cpu"):
+    from core.model.base_transformer import BaseTransformer
+    from core.model.configs import BaseConfig
+
+    folder = _folder(path, "base.json")
+    model = BaseTransformer(_config(folder / "base.json", BaseConfig))
+    load_weights(folder / "base.safetensors", model)
+    return model.to(device).eval()
+
+
+def load_refine(path: str | Path, device="cpu"):
+    from core.model.configs import RefineConfig
+    from core.model.refine_transformer import RefineTransformer
+
+    folder = _folder(path, "refine.json")
+    model = RefineTransformer(_config(folder / "refine.json", RefineConfig))
+    load_weights(folder / "refine.safetensors", model)
+    return model.to(device).eval()
+
+
+# --------------------------------------------------------------------------
+# the pipeline
+
+import os                                   # noqa: E402
+import threading                            # noqa: E402
+from collections import OrderedDict         # noqa: E402
+from dataclasses import dataclass, field, replace   # noqa: E402
+
+import numpy as np                          # noqa: E402
+import torch                                # noqa: E402
+
+from core import posecodes as pc            # noqa: E402
+from core.features import denormalize, recover_joints   # noqa: E402
+
+UNIT = 4                                    # frames per token step
+FPS = 20.0
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "bandai-namco-small"
+
+
+class PipelineError(ValueError):
+    """A request the pipeline cannot serve (bad prompt, length, edit, model folder)."""
+
+
+@dataclass
+class Motion:
+    """One motion with everything needed to show, edit and export it."""
+
+    joints: np.ndarray              # (T, 22, 3) metres, Y up
+    features: np.ndarray            # (T, 263) HumanML3D features, not normalised
+    pose_codes: np.ndarray          # (S, 392) bool, one code per group per token step (4 frames)
+    residual_codes: np.ndarray      # (n_stages, S) int64
+    fps: float = FPS
+    prompt: str = ""
+    seed: int | None = None
+    cond: np.ndarray | None = field(default=None, repr=False)   # (12, text_dim) text condition
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.joints.shape[0])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.pose_codes.shape[0])
+
+    def code_ids(self) -> np.ndarray:
+        """(S, 70) global code id of each group at each step."""
+        return pc.to_indices(self.pose_codes)
+
+    def codes_json(self) -> dict:
+        """The pose codes with their names, per token step (the CLI's .json output)."""
+        ids = self.code_ids()
+        return {
+            "prompt": self.prompt, "seed": self.seed, "fps": self.fps, "frames": self.n_frames,
+            "frames_per_step": UNIT, "groups": [g.name for g in pc.GROUPS],
+            "steps": [{"step": s, "frame": s * UNIT,
+                       "codes": [{"id": int(c), "name": pc.CODES[c].name} for c in ids[s]]}
+                      for s in range(len(ids))],
+            "residual_codes": self.residual_codes.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Make ``code`` the active code of its group on token steps start..end-1."""
+
+    code: int | str                 # global code id (0..391) or code name
+    start: int = 0
+    end: int | None = None          # None: to the last step
+
+    def resolve(self, n_steps: int) -> tuple[int, int, int]:
+        code = resolve_code(self.code)
+        end = n_steps if self.end is None else int(self.end)
+        start = int(self.start)
+        if not 0 <= start < end <= n_steps:
+            raise PipelineError(f"edit range {start}:{end} is not inside the motion's {n_steps} steps")
+        return code, start, end
+
+
+def _plain(name: str) -> str:
+    return " ".join(name.casefold().replace("–", "-").replace("°", "").replace("deg", "").split())
+
+
+_PLAIN = {_plain(c.name): c.index for c in pc.CODES}
+
+
+def resolve_code(code: int | str) -> int:
+    """A code id or name (case, dashes and degree signs forgiven; a unique part of a name works)."""
+    if isinstance(code, (int, np.integer)) or (isinstance(code, str) and code.strip().isdigit()):
+        i = int(code)
+        if not 0 <= i < pc.N_CODES:
+            raise PipelineError(f"pose code id {i} is out of range 0..{pc.N_CODES - 1}")
+        return i
+    key = _plain(str(code))
+    if key in _PLAIN:
+        return _PLAIN[key]
+    hits = [i for n, i in _PLAIN.items() if key and key in n]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise PipelineError(f"no pose code named {code!r}; `pgr2m codes` lists them")
+    shown = ", ".join(repr(pc.CODES[i].name) for i in hits[:8])
+    raise PipelineError(f"{code!r} matches {len(hits)} pose codes ({shown}{', ...' if len(hits) > 8 else ''}); "
+                        "be more specific")
+
+
+def _new_seed() -> int:
+    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+
+
+class Pipeline:
+    """Text -> motion and pose-code edits, on one model folder (tokenizer/, base/, refine/).
+
+    Thread-safe: one call runs at a time (the app calls it from a worker thread)."""
+
+    MAX_SAMPLES = 64
+
+    def __init__(self, model_dir: str | Path | None = None, device: str = "cpu", *,
+                 text_encoder: str | None = None, temperature: float = 1.0, top_k: int | None = None,
+                 refine_temperature: float = 0.0, min_steps: int = 4):
+        from core.eval.tokenizer_eval import load_tokenizer
+
+        self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL
+        if not self.model_dir.is_dir():
+            raise PipelineError(f"{self.model_dir}: model folder not found")
+        self.device = torch.device(device)
+        try:
+            self.tokenizer, self.mean, self.std = load_tokenizer(self.model_dir / "tokenizer", self.device)
+            self.base = load_base(self.model_dir / "base", self.device)
+            self.refine = load_refine(self.model_dir / "refine", self.device)
+        except FileNotFoundError as exc:
+            raise PipelineError(f"{self.model_dir} is not a complete model folder: {exc}") from None
+        if self.refine.config.text_encoder != self.base.config.text_encoder:
+            raise PipelineError(f"{self.model_dir}: base and refine were trained with different text encoders")
+        if (self.refine.config.n_stages, self.refine.config.n_codes) != (self.tokenizer.config.n_stages,
+                                                                       self.tokenizer.config.n_codes):
+            raise PipelineError(f"{self.model_dir}: the refine transformer does not match the tokenizer")
+        self.text_encoder_spec = text_encoder or self.base.config.text_encoder
+        self.temperature, self.top_k = temperature, top_k
+        self.refine_temperature, self.min_steps = refine_temperature, min_steps
+        self._encoder = None
+        self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.RLock()
+
+    @property
+    def max_frames(self) -> int:
+        return (self.base.config.max_tokens - 1) * UNIT
+
+    # -- text ----------------------------------------------------------------
+
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """(B, 12, text_dim) conditions; recent prompts are cached."""
+        from core.model.conditioning import encode_conditions
+        from core.text import load_text_encoder
+
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._cond_cache]
+        if missing:
+            if self._encoder is None:
+                self._encoder = load_text_encoder(self.text_encoder_spec)
+            for p, c in zip(missing, encode_conditions(self._encoder, missing)):
+                self._cond_cache[p] = c
+        for p in prompts:
+            self._cond_cache.move_to_end(p)
+        while len(self._cond_cache) > 256:
+            self._cond_cache.popitem(last=False)
+        cond = torch.stack([self._cond_cache[p] for p in prompts])
+        if cond.shape[-1] != self.base.config.text_dim:
+            raise PipelineError(f"the text encoder gives {cond.shape[-1]}-d vectors; this model was trained "
+                                f"on {self.base.config.text_dim}-d ({self.base.config.text_encoder})")
+        return cond.to(self.device)
+
+    # -- decoding --------------------------------------------------------------
+
+    @torch.no_grad()
+    def decode(self, pose_codes: np.ndarray, residual_codes: np.ndarray | None,
+               n_stages: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(S, 392) pose codes and (n_stages, S) residual codes -> (features (4S, 263), joints (4S, 22, 3))."""
+        pose = torch.from_numpy(np.asarray(pose_codes, dtype=np.float32))[None].to(self.device)
+        idx = None
+        if residual_codes is not None and n_stages != 0:
+            idx = torch.from_numpy(np.asarray(residual_codes, dtype=np.int64))[None].to(self.device)
+        out = self.tokenizer.decode(pose, idx, n_stages=n_stages if idx is not None else None)
+        features = denormalize(out[0].float().cpu().numpy(), self.mean, self.std)
+        return features, recover_joints(features).astype(np.float32)
+
+    def _motion(self, pose, idx, prompt, seed, cond) -> Motion:
+        features, joints = self.decode(pose, idx)
+        return Motion(joints=joints, features=features, pose_codes=pose, residual_codes=idx, fps=FPS,
+                      prompt=prompt, seed=seed, cond=cond)
+
+    # -- generate --------------------------------------------------------------
+
+    def _steps(self, length: int | None) -> int | None:
+        if length is None:
+            return None
+        length = int(length)
+        if not UNIT <= length <= self.max_frames:
+            raise PipelineError(f"length must be {UNIT}..{self.max_frames} frames "
+                                f"({self.max_frames / FPS:.1f} s at {FPS:g} fps), got {length}")
+        return max(1, round(length / UNIT))
+
+    @torch.no_grad()
+    def generate(self, prompt: str | list[str], n_samples: int = 1, seed: int | None = None,
+                 length: int | None = None, *, cond: torch.Tensor | None = None,
+                 residuals: bool = True) -> list[Motion]:
+        """Motions for a prompt (or each of several), n_samples each, in one batch.
+
+        length: frames wanted (rounded to 4), or None to let the model end the motion.
+        seed: the same seed gives the same motions; None draws one (kept in Motion.seed).
+        residuals=False decodes the pose codes alone (the Base Transformer's output)."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise PipelineError("no prompt given")
+        if not 1 <= int(n_samples) <= self.MAX_SAMPLES:
+            raise PipelineError(f"n_samples must be 1..{self.MAX_SAMPLES}, got {n_samples}")
+        steps = self._steps(length)
+        with self._lock:
+            seed = _new_seed() if seed is None else int(seed)
+            gen = torch.Generator().manual_seed(seed)
+            if cond is None:
+                cond = self.encode_text(prompts)
+            cond = cond.to(self.device).repeat_interleave(int(n_samples), dim=0)
+            B = cond.shape[0]
+            lengths = None if steps is None else torch.full((B,), steps, dtype=torch.long)
+            base = self.base.sample(cond, lengths, temperature=self.temperature, top_k=self.top_k,
+                                    min_steps=self.min_steps, generator=gen)
+            pose = base.tokens[..., :pc.N_CODES] > 0.5
+            if residuals:
+                idx = self.refine.sample(cond, pose, base.lengths, temperature=self.refine_temperature,
+                                         generator=gen)
+            out = []
+            for b in range(B):
+                n = int(base.lengths[b])
+                p = pose[b, :n].cpu().numpy()
+                r = (idx[b, :, :n].cpu().numpy() if residuals
+                     else np.zeros((self.refine.config.n_stages, n), np.int64))
+                m = self._motion(p, r if residuals else None, prompts[b // int(n_samples)], seed,
+                                 cond[b].cpu().numpy())
+                if not residuals:
+                    m.residual_codes = r
+                out.append(m)
+            return out
+
+    # -- edit ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def edit(self, motion: Motion, edits: list[Edit], keep_residuals_outside: bool = True,
+             seed: int | None = 0) -> Motion:
+        """Set pose codes over step ranges, re-predict the residual codes with the Refine
+        Transformer and decode. keep_residuals_outside keeps the residual codes of unedited
+        steps (they still condition the edited ones), so the rest of the motion stays put."""
+        if not edits:
+            raise PipelineError("no edit given")
+        S = motion.n_steps
+        pose = np.array(motion.pose_codes, dtype=bool, copy=True)
+        changed = np.zeros(S, bool)
+        for e in edits:
+            code, start, end = e.resolve(S)
+            g = pc.GROUPS[pc.CODES[code].group]
+            pose[start:end, g.first_code:g.first_code + g.n_codes] = False
+            pose[start:end, code] = True
+            changed[start:end] = True
+        with self._lock:
+            cond = (torch.from_numpy(motion.cond) if motion.cond is not None
+                    else self.encode_text([motion.prompt])[0].cpu())[None].to(self.device)
+            gen = torch.Generator().manual_seed(_new_seed() if seed is None else int(seed))
+            keep = known = None
+            if keep_residuals_outside:
+                keep = torch.from_numpy(~changed)[None].to(self.device)
+                known = torch.from_numpy(np.asarray(motion.residual_codes, np.int64))[None].to(self.device)
+            idx = self.refine.sample(cond, torch.from_numpy(pose)[None].to(self.device),
+                                     temperature=self.refine_temperature, generator=gen, keep=keep, known=known)
+            m = self._motion(pose, idx[0].cpu().numpy(), motion.prompt, motion.seed, cond[0].cpu().numpy())
+            return m
+
+    def from_codes(self, pose_codes: np.ndarray, residual_codes: np.ndarray | None, prompt: str = "",
+                   seed: int | None = 0) -> Motion:
+        """A motion from saved codes; missing residual codes are predicted by the Refine Transformer."""
+        pose = np.asarray(pose_codes, dtype=bool)
+        S, limit = len(pose), self.base.config.max_tokens - 1
+        if not 1 <= S <= limit:
+            raise PipelineError(f"a motion must have 1..{limit} steps, got {S}")
+        with self._lock, torch.no_grad():
+            cond = self.encode_text([prompt])[0]
+            if residual_codes is None:
+                gen = torch.Generator().manual_seed(int(seed or 0))
+                residual_codes = self.refine.sample(cond[None], torch.from_numpy(pose)[None].to(self.device),
+                                                    temperature=self.refine_temperature, generator=gen)[0].cpu().numpy()
+            res = np.asarray(residual_codes, np.int64)
+            n = self.tokenizer.config.n_stages
+            if res.shape != (n, S) or res.min() < 0 or res.max() >= self.tokenizer.config.n_codes:
+                raise PipelineError(f"residual codes must be ({n}, {S}) in 0..{self.tokenizer.config.n_codes - 1}")
+            return self._motion(pose, res, prompt, None, cond.cpu().numpy())
+
+    def from_joints(self, joints: np.ndarray, prompt: str = "") -> Motion:
+        """Tokenize any motion (T, 22, 3) so it can be edited: features, pose codes, residuals."""
+        from core.features import extract_features, normalize
+
+        joints = np.asarray(joints, np.float32)
+        if joints.ndim != 3 or joints.shape[1:] != (22, 3):
+            raise PipelineError(f"joints must be (T, 22, 3), got {joints.shape}")
+        feats = extract_features(joints)
+        n = min(len(feats), self.max_frames) // UNIT * UNIT
+        if n < UNIT:
+            raise PipelineError(f"the motion is too short to tokenize ({len(joints)} frames)")
+        codes = pc.parse(joints[:n])
+        with self._lock, torch.no_grad():
+            m = torch.from_numpy(normalize(feats[:n], self.mean, self.std).astype(np.float32))[None].to(self.device)
+            pose, idx = self.tokenizer.encode(m, torch.from_numpy(codes.astype(np.float32))[None].to(self.device))
+            cond = self.encode_text([prompt])[0].cpu().numpy()
+        return self._motion(pose[0].cpu().numpy(), idx[0].cpu().numpy(), prompt, None, cond)
+
+
+def with_prompt(motion: Motion, prompt: str) -> Motion:
+    return replace(motion, prompt=prompt, cond=None)
