@@ -223,10 +223,12 @@ def cmd_train_all(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    if args.what != "tokenizer":
-        raise ValueError(f"evaluate {args.what}: not available yet (tokenizer only)")
+    if args.what in ("generation", "edits"):
+        return _evaluate_model(args)
     from core.eval.tokenizer_eval import evaluate_tokenizer, format_table
 
+    if not args.model:
+        raise ValueError("evaluate tokenizer needs --model DIR")
     bar = _Bar("evaluating")
     try:
         result = evaluate_tokenizer(args.model, args.data, split=args.split, evaluator_dir=args.evaluator,
@@ -236,6 +238,41 @@ def cmd_evaluate(args) -> int:
         bar.close()
     print(f"{args.model} on {args.data} [{args.split}], {result['clips']} clips")
     print(format_table(result))
+    if args.json:
+        from core import atomic
+
+        atomic.write_text(args.json, json.dumps(result, indent=1))
+    return 0
+
+
+def _evaluate_model(args) -> int:
+    from core.eval.generation_eval import evaluate_edits, evaluate_generation, format_generation
+
+    bar = _Bar("evaluating")
+    try:
+        if args.what == "generation":
+            result = evaluate_generation(args.model, args.data, split=args.split, evaluator_dir=args.evaluator,
+                                         repeats=args.repeats, mm_captions=args.mm_captions,
+                                         device=args.device or "cpu", progress=bar, max_clips=args.max_clips)
+        else:
+            result = evaluate_edits(args.model, args.data, split=args.split, n_edits=args.edits,
+                                    device=args.device or "cpu", progress=bar)
+    finally:
+        bar.close()
+    print(f"{args.model or 'built-in model'} on {args.data} [{args.split}]")
+    if args.what == "generation":
+        print(f"{result['clips']} clips, {result['repeats']} repeats (mean ± 95 % interval)")
+        print(format_generation(result))
+    else:
+        s = result["summary"]
+        print(f"{result['edits']} random one-group edits of 4-10 steps on generated motions:")
+        print(f"  new code shown after the edit: {100 * s['refine_shown']:.1f} % of edited steps "
+              f"(pose codes only, no residuals: {100 * s['pose_only_shown']:.1f} %; before the edit: "
+              f"{100 * s['before_shown']:.1f} %)")
+        print(f"  pose outside the edit moved: {s['refine_outside_mm']:.1f} mm (pose codes only: "
+              f"{s['pose_only_outside_mm']:.1f} mm)")
+        for kind, (v, n) in s["by_kind"].items():
+            print(f"  {kind:9s} {100 * v:5.1f} % shown ({n} edits)")
     if args.json:
         from core import atomic
 
@@ -281,8 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a trained model on a dataset split")
-    s.add_argument("what", choices=["tokenizer"])
-    s.add_argument("--model", required=True, help="exported model folder or run folder")
+    s.add_argument("what", choices=["tokenizer", "generation", "edits"])
+    s.add_argument("--model", help="exported model folder or run folder (generation/edits: default built-in)")
+    s.add_argument("--repeats", type=int, default=5, help="generation: repeats with new seeds (protocol: 20)")
+    s.add_argument("--mm-captions", type=int, default=100, help="generation: captions for MultiModality")
+    s.add_argument("--max-clips", type=int, help="generation: evaluate only the first N clips")
+    s.add_argument("--edits", type=int, default=200, help="edits: how many random edits")
     s.add_argument("--data", required=True, help="HumanML3D-format dataset folder")
     s.add_argument("--split", default="test")
     s.add_argument("--evaluator", help="trained evaluator folder: adds FID and R-precision")

@@ -17,7 +17,7 @@ import torch
 
 from core import atomic
 from core.model.refine_transformer import RefineTransformer
-from core.train.checkpoint import load_weights, save_weights
+from core.train.checkpoint import save_weights
 from core.train.data import train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
