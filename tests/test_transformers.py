@@ -173,3 +173,28 @@ def test_refine_loss_targets_the_sampled_stage_and_stage_sampling_favours_low_st
     q = sample_stages(20000, 6, torch.Generator().manual_seed(0))
     counts = torch.bincount(q, minlength=6)
     assert q.min() == 0 and q.max() == 5 and counts[0] > counts[5] and counts[:3].sum() > counts[3:].sum()
+
+
+def test_int8_and_bfloat16_inference_stay_close_to_float32():
+    from core.model.quantize import Int8Linear, int8_available, set_precision
+
+    if not int8_available():
+        pytest.skip("this torch has no int8 weight kernel")
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 48)
+    x = torch.randn(5, 64)
+    ref = lin(x)
+    q = Int8Linear(lin)(x).float()
+    assert ((q - ref).abs().max() / ref.abs().max()) < 0.03
+    cond = torch.randn(2, 12, 384)
+    greedy = {}
+    for precision in ("float32", "bfloat16", "int8"):
+        model = set_precision(_model(), precision)
+        out = model.sample(cond, lengths=torch.tensor([8, 8]), temperature=0.0)
+        assert one_per_group(out.tokens)
+        greedy[precision] = out.tokens
+    for precision in ("bfloat16", "int8"):       # most greedy choices survive the rounding
+        a, b = (group_logits(greedy[k]).argmax(-1) for k in (precision, "float32"))
+        assert (a == b).float().mean() > 0.8, precision
+    with pytest.raises(ValueError, match="precision"):
+        set_precision(_model(), "int4")

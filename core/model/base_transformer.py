@@ -34,19 +34,29 @@ def _group_table() -> tuple[Tensor, Tensor]:
 
 
 GROUP_IDS, GROUP_VALID = _group_table()
+_TABLES: dict = {}
+
+
+def _tables(device) -> tuple[Tensor, Tensor, Tensor]:
+    """(ids, invalid mask, first code per group) on a device, built once (sampling runs them per step)."""
+    key = str(device)
+    if key not in _TABLES:
+        _TABLES[key] = (GROUP_IDS.to(device), ~GROUP_VALID.to(device),
+                        torch.as_tensor(pc.GROUP_START[:-1], device=device))
+    return _TABLES[key]
 
 
 def group_logits(logits: Tensor) -> Tensor:
     """(..., >=392) -> (..., 70, G) logits per group, -inf where a group has fewer codes."""
-    ids, valid = GROUP_IDS.to(logits.device), GROUP_VALID.to(logits.device)
-    g = logits[..., ids]
-    return g.masked_fill(~valid, float("-inf"))
+    ids, invalid, _ = _tables(logits.device)
+    return logits[..., ids].masked_fill(invalid, float("-inf"))
 
 
-def khot(choice: Tensor) -> Tensor:
-    """(..., 70) category per group -> (..., 394) K-hot float vector (END and PAD bits 0)."""
-    ids = GROUP_IDS.to(choice.device).gather(1, choice.reshape(-1, pc.N_GROUPS).T).T
-    out = torch.zeros(ids.shape[0], N_TOKENS, device=choice.device)
+def khot(choice: Tensor, dtype=torch.float32) -> Tensor:
+    """(..., 70) category per group -> (..., 394) K-hot vector (END and PAD bits 0)."""
+    first = _tables(choice.device)[2]
+    ids = (choice + first).reshape(-1, pc.N_GROUPS)
+    out = torch.zeros(ids.shape[0], N_TOKENS, device=choice.device, dtype=dtype)
     out.scatter_(1, ids, 1.0)
     return out.reshape(*choice.shape[:-1], N_TOKENS)
 
@@ -126,7 +136,7 @@ class BaseTransformer(nn.Module):
         cache.length += x.shape[1]
         return self.head(self.ln_f(x[:, -1]))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, cond: Tensor, lengths: Tensor | None = None, *, temperature: float = 1.0,
                top_k: int | None = None, min_steps: int = 1, generator: torch.Generator | None = None,
                use_cache: bool = True) -> BaseSample:
@@ -138,12 +148,14 @@ class BaseTransformer(nn.Module):
         """
         self._check_cond(cond)
         cfg = self.config
+        dtype = self.ln_f.weight.dtype          # not a Linear's: those may hold int8 weights
+        cond = cond.to(dtype)
         B, limit = cond.shape[0], cfg.max_tokens - 1
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.long).reshape(-1).cpu()
             if lengths.numel() != B or int(lengths.min()) < 1 or int(lengths.max()) > limit:
                 raise ValueError(f"lengths must be {B} values in 1..{limit} steps")
-        out = torch.zeros(B, limit, N_TOKENS, device=cond.device)
+        out = torch.zeros(B, limit, N_TOKENS, device=cond.device, dtype=dtype)
         done = torch.zeros(B, dtype=torch.bool)
         final = torch.full((B,), limit, dtype=torch.long)
         active = torch.arange(B)                       # rows still in the batch
@@ -155,10 +167,13 @@ class BaseTransformer(nn.Module):
             logits = self.forward(cond, out[:, :0])[:, -1]
         for t in range(limit):
             choice = pick_codes(logits, temperature, top_k, generator)
-            tok = khot(choice)
-            ended = logits[:, pc.END].float().cpu() > 0 if t >= min_steps else torch.zeros(len(active), dtype=torch.bool)
+            tok = khot(choice, dtype)
             if lengths is not None:
                 ended = t >= lengths[active]
+            elif t >= min_steps:
+                ended = logits[:, pc.END].float().cpu() > 0
+            else:
+                ended = torch.zeros(len(active), dtype=torch.bool)
             out[active, t] = tok * (~ended).to(tok.device)[:, None]
             final[active[ended]] = t
             done[active[ended]] = True

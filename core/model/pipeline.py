@@ -162,7 +162,7 @@ class Pipeline:
 
     def __init__(self, model_dir: str | Path | None = None, device: str = "cpu", *,
                  text_encoder: str | None = None, temperature: float = 1.0, top_k: int | None = None,
-                 refine_temperature: float = 0.0, min_steps: int = 4):
+                 refine_temperature: float = 0.0, min_steps: int = 4, precision: str = "auto"):
         from core.eval.tokenizer_eval import load_tokenizer
 
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL
@@ -175,6 +175,18 @@ class Pipeline:
             self.refine = load_refine(self.model_dir / "refine", self.device)
         except FileNotFoundError as exc:
             raise PipelineError(f"{self.model_dir} is not a complete model folder: {exc}") from None
+        from core.model.quantize import int8_available, set_precision
+
+        if precision == "auto":
+            # one-at-a-time sampling is bound by reading weights: int8 on a CPU; the refiner
+            # runs whole sequences (compute-bound), where float32 GEMMs are fastest
+            cpu = self.device.type == "cpu"
+            base_p, refine_p = ("int8" if cpu and int8_available() else "float32"), "float32"
+        else:
+            base_p = refine_p = precision
+        set_precision(self.base, base_p)
+        set_precision(self.refine, refine_p)
+        self.precision = {"base": base_p, "refine": refine_p}
         if self.refine.config.text_encoder != self.base.config.text_encoder:
             raise PipelineError(f"{self.model_dir}: base and refine were trained with different text encoders")
         if (self.refine.config.n_stages, self.refine.config.n_codes) != (self.tokenizer.config.n_stages,

@@ -99,7 +99,14 @@ class AttentionQuantizer(nn.Module):
 
     def values(self) -> Tensor:
         """(codebook_size, dim) value embeddings: what a chosen code contributes."""
-        return self.to_v(self.codebook)
+        if self.training or torch.is_grad_enabled():
+            return self.to_v(self.codebook)
+        # inference decodes often: reuse the table until a weight changes (versions bump in place)
+        key = (self.codebook._version, self.to_v.weight._version, self.codebook.device, self.codebook.dtype)
+        if getattr(self, "_values_key", None) != key:
+            self._values_cache = self.to_v(self.codebook)
+            self._values_key = key
+        return self._values_cache
 
     def logits(self, x: Tensor) -> Tensor:
         """(..., dim) -> (..., codebook_size) attention scores."""

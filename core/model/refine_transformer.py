@@ -40,9 +40,10 @@ class RefineTransformer(nn.Module):
 
     def pose_embedding(self, pose_codes: Tensor) -> Tensor:
         """(B, S, 392 or 394) K-hot -> (B, S, dim)."""
+        dtype = self.ln_f.weight.dtype          # not a Linear's: those may hold int8 weights
         if pose_codes.shape[-1] == pc.N_CODES:
-            pose_codes = F.pad(pose_codes.float(), (0, 2))
-        return self.pose_emb(pose_codes.float())
+            pose_codes = F.pad(pose_codes.to(dtype), (0, 2))
+        return self.pose_emb(pose_codes.to(dtype))
 
     def code_embedding(self, stage: int, indices: Tensor) -> Tensor:
         """(B, S) indices of one stage -> (B, S, dim); negative (not run) indices embed to zero."""
@@ -59,7 +60,9 @@ class RefineTransformer(nn.Module):
         B, S, _ = motion_emb.shape
         if S > cfg.max_tokens:
             raise ValueError(f"at most {cfg.max_tokens} steps, got {S}")
-        x = torch.cat([self.cond_emb(cond), self.stage_emb(stage)[:, None], motion_emb + self.pos[:S]], dim=1)
+        cond = cond.to(motion_emb.dtype)
+        x = torch.cat([self.cond_emb(cond), self.stage_emb(stage)[:, None], motion_emb + self.pos[:S].to(motion_emb.dtype)],
+                      dim=1)
         x = self.drop(x)
         key_mask = None
         if mask is not None:
@@ -68,7 +71,8 @@ class RefineTransformer(nn.Module):
         for block in self.blocks:
             x = block(x, key_mask=key_mask)
         h = self.ln_f(x[:, cfg.n_text_tokens + 1:])
-        # per-sample stage: logits against that stage's table
+        if bool((stage == stage[0]).all()):       # one stage for the batch: no per-sample table copy
+            return h @ self.code_table[int(stage[0])].T
         return torch.einsum("bsd,bcd->bsc", h, self.code_table[stage])
 
     def forward(self, cond: Tensor, pose_codes: Tensor, indices: Tensor, lengths: Tensor,
@@ -90,7 +94,7 @@ class RefineTransformer(nn.Module):
             acc = ((logits.argmax(-1) == target) & real).sum() / real.sum().clamp(min=1)
         return loss, {"acc": float(acc)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, cond: Tensor, pose_codes: Tensor, lengths: Tensor | None = None, *,
                temperature: float = 1.0, generator: torch.Generator | None = None,
                keep: Tensor | None = None, known: Tensor | None = None) -> Tensor:
