@@ -175,13 +175,10 @@ class Pipeline:
             self.refine = load_refine(self.model_dir / "refine", self.device)
         except FileNotFoundError as exc:
             raise PipelineError(f"{self.model_dir} is not a complete model folder: {exc}") from None
-        from core.model.quantize import int8_available, set_precision
+        from core.model.quantize import auto_precision, set_precision
 
         if precision == "auto":
-            # one-at-a-time sampling is bound by reading weights: int8 on a CPU; the refiner
-            # runs whole sequences (compute-bound), where float32 GEMMs are fastest
-            cpu = self.device.type == "cpu"
-            base_p, refine_p = ("int8" if cpu and int8_available() else "float32"), "float32"
+            base_p, refine_p = auto_precision(self.device)
         else:
             base_p = refine_p = precision
         set_precision(self.base, base_p)
@@ -195,6 +192,7 @@ class Pipeline:
         self.text_encoder_spec = text_encoder or self.base.config.text_encoder
         self.temperature, self.top_k = temperature, top_k
         self.refine_temperature, self.min_steps = refine_temperature, min_steps
+        self.edit_context = 12      # token steps (2.4 s) of context each side of an edit
         self._encoder = None
         self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
@@ -321,14 +319,19 @@ class Pipeline:
             cond = (torch.from_numpy(motion.cond) if motion.cond is not None
                     else self.encode_text([motion.prompt])[0].cpu())[None].to(self.device)
             gen = torch.Generator().manual_seed(_new_seed() if seed is None else int(seed))
+            res = np.array(motion.residual_codes, dtype=np.int64, copy=True)
+            a, b = 0, S
             keep = known = None
             if keep_residuals_outside:
-                keep = torch.from_numpy(~changed)[None].to(self.device)
-                known = torch.from_numpy(np.asarray(motion.residual_codes, np.int64))[None].to(self.device)
-            idx = self.refine.sample(cond, torch.from_numpy(pose)[None].to(self.device),
+                # only steps near the edit can change: the refiner sees a window around it
+                steps = np.flatnonzero(changed)
+                a, b = max(0, steps[0] - self.edit_context), min(S, steps[-1] + 1 + self.edit_context)
+                keep = torch.from_numpy(~changed[a:b])[None].to(self.device)
+                known = torch.from_numpy(res[:, a:b])[None].to(self.device)
+            idx = self.refine.sample(cond, torch.from_numpy(pose[a:b])[None].to(self.device),
                                      temperature=self.refine_temperature, generator=gen, keep=keep, known=known)
-            m = self._motion(pose, idx[0].cpu().numpy(), motion.prompt, motion.seed, cond[0].cpu().numpy())
-            return m
+            res[:, a:b] = idx[0].cpu().numpy()
+            return self._motion(pose, res, motion.prompt, motion.seed, cond[0].cpu().numpy())
 
     def from_codes(self, pose_codes: np.ndarray, residual_codes: np.ndarray | None, prompt: str = "",
                    seed: int | None = 0) -> Motion:

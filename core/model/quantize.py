@@ -17,6 +17,25 @@ def int8_available() -> bool:
     return hasattr(torch, "_weight_int8pack_mm")
 
 
+def fast_bfloat16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX512-BF16); elsewhere bf16 is emulated and slow."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    try:
+        return bool(check()) if check else False
+    except RuntimeError:
+        return False
+
+
+def auto_precision(device: torch.device) -> tuple[str, str]:
+    """(Base, Refine) precision for inference on a device.
+
+    The Base samples one step at a time and so reads every weight per step: int8 weights on a
+    CPU. The Refine runs whole sequences (compute-bound): bf16 where the CPU has native bf16."""
+    if device.type != "cpu":
+        return "float32", "float32"
+    return ("int8" if int8_available() else "float32"), ("bfloat16" if fast_bfloat16() else "float32")
+
+
 class Int8Linear(nn.Module):
     """y = x W^T + b with W stored as int8 rows and a per-row scale."""
 
