@@ -2,9 +2,11 @@
 
     python benchmarks/timeline_speed.py [--repeats 50]
 
-Times PoseCodeGrid.set_codes (49 and 196 token steps), set_frame alone and with a repaint
-(widget grab), and CodeInspector.set_frame on a step change. Uses the offscreen Qt platform
-when there is no display. Figures: median and 90th percentile in milliseconds.
+Times PoseCodeGrid.set_codes (49 and 196 token steps), alone and with a repaint (widget grab),
+set_frame alone and with a repaint, in both grid layouts ("codes": 392 rows, one per code, the
+default; "groups": 70 rows, one per group), set_layout back and forth, and CodeInspector.set_frame
+on a step change. Uses the offscreen Qt platform when there is no display. Figures: median and
+90th percentile in milliseconds.
 """
 
 import argparse
@@ -51,20 +53,28 @@ def main() -> None:
     from pgr2m_studio.timeline import PoseCodeGrid
 
     rng = np.random.default_rng(0)
-    grid, ins = PoseCodeGrid(), CodeInspector()
-    grid.resize(1100, 300)
-    grid.show()
-    app.processEvents()
+    ins = CodeInspector()
     print(f"Qt platform: {app.platformName()}, repeats {n}")
-    for steps in (49, 196):
-        sets = [random_ids(steps, rng) for _ in range(4)]
-        grid.set_codes(sets[0])
-        print(f"{f'set_codes ({steps} steps)':34s}", timed(lambda i=0: grid.set_codes(sets[i % 4]), n))
-        print(f"{f'set_codes + repaint ({steps} steps)':34s}",
-              timed(lambda i=0: (grid.set_codes(sets[i % 4]), grid.grab()), n))
-    frames = grid.n_steps * 4
-    print(f"{'set_frame':34s}", timed(lambda i=0: grid.set_frame(i % frames), n * 4))
-    print(f"{'set_frame + repaint':34s}", timed(lambda i=0: (grid.set_frame(i * 4 % frames), grid.grab()), n))
+    for layout in ("codes", "groups"):
+        grid = PoseCodeGrid(layout=layout)
+        grid.resize(1100, 300)
+        grid.show()
+        app.processEvents()
+        print(f"-- layout {layout!r} ({grid.n_rows} rows)")
+        for steps in (49, 196):
+            sets = [random_ids(steps, rng) for _ in range(4)]
+            grid.set_codes(sets[0])
+            print(f"{f'set_codes ({steps} steps)':34s}", timed(lambda i=0: grid.set_codes(sets[i % 4]), n))
+            print(f"{f'set_codes + repaint ({steps} steps)':34s}",
+                  timed(lambda i=0: (grid.set_codes(sets[i % 4]), grid.grab()), n))
+        frames = grid.n_steps * 4
+        print(f"{'set_frame':34s}", timed(lambda i=0: grid.set_frame(i % frames), n * 4))
+        print(f"{'set_frame + repaint':34s}",
+              timed(lambda i=0: (grid.set_frame(i * 4 % frames), grid.grab()), n))
+    other = {"codes": "groups", "groups": "codes"}
+    print("--")
+    print(f"{'set_layout (196 steps, toggled)':34s}",
+          timed(lambda i=0: grid.set_layout(other[grid.layout_name]), n))
     ins.set_codes(grid.codes)
     ins.show()
     print(f"{'inspector.set_frame (new step)':34s}", timed(lambda i=0: ins.set_frame(i * 4 % frames), n))

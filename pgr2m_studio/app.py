@@ -19,6 +19,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="save a PNG of the window once it is shown, then quit")
     parser.add_argument("--quit-after", metavar="MS", type=int,
                         help="quit after this many milliseconds")
+    parser.add_argument("--model", metavar="DIR", help="model folder (default: the built-in model)")
+    parser.add_argument("--prompt", help="generate this prompt once the model is loaded (for screenshots)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of --prompt")
     return parser.parse_known_args(argv)  # the rest goes to Qt (e.g. -platform xcb)
 
 
@@ -29,7 +32,7 @@ def grab_window(window: MainWindow) -> QImage:
     the canvas is rendered offscreen with vispy and painted over its place.
     """
     image = window.grab().toImage()
-    canvas_widget = window.viewport.widget
+    canvas_widget = window.viewport.canvas.native
     top_left = canvas_widget.mapTo(window, canvas_widget.rect().topLeft())
     ratio = image.devicePixelRatio()
     region = image.copy(int(top_left.x() * ratio), int(top_left.y() * ratio),
@@ -63,9 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     QCoreApplication.setApplicationName("PGR2M Studio")
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
 
-    window = MainWindow()
-    window.resize(1280, 820)
+    window = MainWindow(args.model)
+    if not window.settings.contains("geometry"):
+        window.resize(1280, 820)
     window.show()
+    if args.prompt:
+        def generate_when_ready():
+            if window.pipeline is None:
+                QTimer.singleShot(200, generate_when_ready)
+                return
+            window.panel.set_settings(args.prompt, None, 3, args.seed)
+            window.panel.generate_button.click()
+        generate_when_ready()
+    elif not args.screenshot:
+        QTimer.singleShot(0, window.offer_recovery)
 
     status = {"code": 0}
     if args.screenshot:
@@ -80,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"screenshot saved to {args.screenshot}")
             window.close()
 
-        QTimer.singleShot(800, take_screenshot)
+        def shoot_when_ready():
+            # wait for the model and, with --prompt, for the generated motion
+            if window.pipeline is None or (args.prompt and window.document.motion is None):
+                QTimer.singleShot(200, shoot_when_ready)
+                return
+            window.playback.seek(window.playback.n_frames // 2)
+            QTimer.singleShot(500, take_screenshot)
+
+        QTimer.singleShot(300, shoot_when_ready)
     if args.quit_after is not None:
         QTimer.singleShot(max(0, args.quit_after), window.close)
 

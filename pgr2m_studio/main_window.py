@@ -1,184 +1,504 @@
-"""The main window: a vispy 3D viewport, a pose-code grid dock, menus and a status bar.
-
-A first plain window. The skeleton is a fixed placeholder pose and the grid holds zeros until the
-motion core (``core``) supplies documents to show.
-"""
+"""The main window: a document (core.document) shown by the viewport, the pose-code grid and
+the inspector; changed only through undo commands; model calls run on a background thread."""
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
+from pathlib import Path
 
-import pyqtgraph as pg  # after PySide6, so pyqtgraph picks that binding
-import vispy.scene
-from vispy.scene import visuals
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTextBrowser,
+                               QUndoView, QVBoxLayout, QWidget)
 
-from core.skeleton import T2M
-
-# HumanML3D "t2m" 22-joint skeleton: parent of each joint (-1 for the root).
-T2M_PARENTS: list[int] = T2M.parents.tolist()
-
-# Placeholder pose to show before any motion is loaded: a T-pose, rough positions in metres,
-# Y up, facing +Z, the character's left on +X, feet on the floor.
-T2M_REST_POSE = np.array(
-    [
-        [0.00, 0.95, 0.00],  # 0 pelvis
-        [0.09, 0.86, 0.00],  # 1 left hip
-        [-0.09, 0.86, 0.00],  # 2 right hip
-        [0.00, 1.06, -0.01],  # 3 spine 1
-        [0.10, 0.49, 0.01],  # 4 left knee
-        [-0.10, 0.49, 0.01],  # 5 right knee
-        [0.00, 1.20, 0.00],  # 6 spine 2
-        [0.10, 0.08, -0.03],  # 7 left ankle
-        [-0.10, 0.08, -0.03],  # 8 right ankle
-        [0.00, 1.26, 0.01],  # 9 spine 3
-        [0.11, 0.02, 0.10],  # 10 left foot
-        [-0.11, 0.02, 0.10],  # 11 right foot
-        [0.00, 1.48, -0.01],  # 12 neck
-        [0.08, 1.39, 0.00],  # 13 left collar
-        [-0.08, 1.39, 0.00],  # 14 right collar
-        [0.00, 1.62, 0.04],  # 15 head
-        [0.18, 1.42, -0.01],  # 16 left shoulder
-        [-0.18, 1.42, -0.01],  # 17 right shoulder
-        [0.44, 1.42, -0.02],  # 18 left elbow
-        [-0.44, 1.42, -0.02],  # 19 right elbow
-        [0.69, 1.42, -0.01],  # 20 left wrist
-        [-0.69, 1.42, -0.01],  # 21 right wrist
-    ],
-    dtype=np.float32,
-)
-
-POSE_CODE_GROUPS = 70  # rows of the pose-code grid
-PLACEHOLDER_STEPS = 49  # columns (token steps) of the placeholder grid
-
-STATUS_NO_MODEL = "No model loaded — motion core preview"
+from core.document import Document
+from pgr2m_studio.commands import ReplaceMotion, SetSamples
+from pgr2m_studio.generate_panel import GeneratePanel
+from pgr2m_studio.inspector import CodeInspector
+from pgr2m_studio.playback import Playback
+from pgr2m_studio.timeline import PoseCodeGrid
+from pgr2m_studio.transport import TransportBar
+from pgr2m_studio.viewport import Viewport
+from pgr2m_studio.workers import JobRunner
 
 ABOUT_HTML = """
 <h3>PGR²M Studio</h3>
-<p>Text to 3D skeleton motion with interpretable, editable pose codes. Early version:
-the motion core is in progress and no model is trained yet.</p>
+<p>Text to 3D skeleton motion with interpretable, editable pose codes
+(PGR²M, arXiv 2512.22464).</p>
 <p><b>Licences</b></p>
 <ul>
 <li>Code: Apache-2.0.</li>
-<li>Bandai-Namco-Research-Motiondataset and any model trained on it: CC BY-NC 4.0
-(non-commercial). Trained on the Bandai-Namco-Research-Motiondataset (Bandai Namco Research Inc.,
-CC BY-NC 4.0), converted to the HumanML3D 22-joint format. Kobayashi et al., arXiv:2306.08861
-(2023).</li>
+<li>The built-in model is trained on the Bandai-Namco-Research-Motiondataset (Bandai Namco
+Research Inc., CC BY-NC 4.0): the model and its output are for non-commercial use only.
+Kobayashi et al., arXiv:2306.08861 (2023).</li>
 <li>smplx (optional extra, not included): non-commercial licence of its authors.</li>
 <li>Qt / PySide6: LGPL-3.0. vispy, pyqtgraph, numpy: BSD/MIT. PyTorch: BSD-3-Clause.</li>
 </ul>
 """
+PROJECT_FILTER = "PGR²M projects (*.pgr2m)"
+EXPORTS = {"BVH (*.bvh)": ".bvh", "Joints, NumPy (*.npy)": ".npy", "Pose codes, JSON (*.json)": ".json"}
+AUTOSAVE_MS = 60_000
+MAX_RECENT = 8
 
 
-def floor_grid_segments(half_extent: float = 2.0, step: float = 0.25) -> np.ndarray:
-    """Line-segment endpoints (2 rows per segment) of a square grid on the y = 0 plane."""
-    ticks = np.arange(-half_extent, half_extent + step / 2, step, dtype=np.float32)
-    n = len(ticks)
-    seg = np.zeros((2 * n, 2, 3), dtype=np.float32)
-    seg[:n, 0] = np.stack([ticks, np.zeros(n), np.full(n, -half_extent)], axis=1)  # along Z
-    seg[:n, 1] = np.stack([ticks, np.zeros(n), np.full(n, half_extent)], axis=1)
-    seg[n:, 0] = np.stack([np.full(n, -half_extent), np.zeros(n), ticks], axis=1)  # along X
-    seg[n:, 1] = np.stack([np.full(n, half_extent), np.zeros(n), ticks], axis=1)
-    return seg.reshape(-1, 3)
-
-
-def bone_segments(joints: np.ndarray, parents: list[int]) -> np.ndarray:
-    """Line-segment endpoints, parent then child, for every non-root joint: shape (2 * bones, 3)."""
-    child = np.array([j for j, p in enumerate(parents) if p >= 0])
-    parent = np.array([parents[j] for j in child])
-    return np.stack([joints[parent], joints[child]], axis=1).reshape(-1, 3)
-
-
-class Viewport:
-    """The vispy 3D view: floor grid and one skeleton (one Markers + one segment Line visual)."""
-
-    def __init__(self, parent=None):
-        self.canvas = vispy.scene.SceneCanvas(
-            app="pyside6", keys=None, show=False, bgcolor="#1e2127", parent=parent
-        )
-        self.view = self.canvas.central_widget.add_view()
-        self.view.camera = vispy.scene.TurntableCamera(
-            up="+y", fov=45.0, elevation=12.0, azimuth=30.0, distance=4.2, center=(0.0, 0.85, 0.0)
-        )
-        self.floor = visuals.Line(
-            pos=floor_grid_segments(), connect="segments", color=(0.55, 0.58, 0.62, 1.0),
-            parent=self.view.scene,
-        )
-        self.bones = visuals.Line(connect="segments", color=(0.95, 0.75, 0.30, 1.0), width=3.0,
-                                  parent=self.view.scene)
-        self.joints = visuals.Markers(parent=self.view.scene)
-        self.parents = list(T2M_PARENTS)
-        self.set_pose(T2M_REST_POSE)
-
-    @property
-    def widget(self):
-        return self.canvas.native
-
-    def set_pose(self, joints: np.ndarray) -> None:
-        """Show one frame of joint positions, shape (22, 3), metres, Y up."""
-        joints = np.asarray(joints, dtype=np.float32)
-        self.bones.set_data(pos=bone_segments(joints, self.parents))
-        self.joints.set_data(joints, size=9, face_color=(0.30, 0.75, 0.95, 1.0),
-                             edge_color="white", edge_width=1.0)
-
-
-class PoseCodeGrid(pg.PlotWidget):
-    """The pose-code grid: one ImageItem, rows are pose-code groups, columns are token steps."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent=parent)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        cmap = pg.ColorMap([0.0, 1.0], [(44, 48, 56), (240, 190, 80)])  # off -> on
-        self.image_item.setLookupTable(cmap.getLookupTable(nPts=256))
-        self.addItem(self.image_item)
-        plot = self.getPlotItem()
-        plot.setLabel("bottom", "token step")
-        plot.setLabel("left", "pose-code group")
-        plot.invertY(True)
-        plot.setMenuEnabled(False)
-        self.set_codes(np.zeros((POSE_CODE_GROUPS, PLACEHOLDER_STEPS), dtype=np.float32))
-
-    def set_codes(self, grid: np.ndarray) -> None:
-        """Show a (groups, steps) array of values in [0, 1]."""
-        self.image_item.setImage(np.asarray(grid, dtype=np.float32), levels=(0.0, 1.0))
-        self.getPlotItem().vb.autoRange(padding=0.0)
+def autosave_folder() -> Path:
+    return Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)) / "autosave"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, parent=None):
+    def __init__(self, model_dir: str | None = None, *, load_model: bool = True, parent=None):
         super().__init__(parent)
         self.setWindowTitle("PGR²M Studio")
         self.setObjectName("MainWindow")
+        self.settings = QSettings()
+        self.document = Document(n_samples=3)
+        self.undo_stack = QUndoStack(self)
+        self.runner = JobRunner(self)
+        self.pipeline = None
+        self.model_dir = model_dir or self.settings.value("model_dir", None) or None
+        self._jobs: dict[int, str] = {}           # job id -> kind
+        self._generate_job: int | None = None
+        self._pending_edits: list = []
+        self._edit_job: int | None = None
+        self._ghost = None
 
-        self.viewport = Viewport(parent=self)
-        self.setCentralWidget(self.viewport.widget)
-
-        self.pose_code_grid = PoseCodeGrid()
-        dock = QDockWidget("Pose codes", self)
-        dock.setObjectName("PoseCodeDock")
-        dock.setWidget(self.pose_code_grid)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
-        self.addDockWidget(Qt.BottomDockWidgetArea, dock)
-        self.pose_code_dock = dock
-        self.resizeDocks([dock], [240], Qt.Vertical)
-
+        self._build_views()
         self._build_menus()
-        self.statusBar().showMessage(STATUS_NO_MODEL)
+        self.document.subscribe(self._on_document)
+        self.undo_stack.cleanChanged.connect(self._update_title)
+        self.runner.finished.connect(self._job_done)
+        self.runner.failed.connect(self._job_failed)
+        self._autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
+        self._autosave_timer.start()
+        self._restore_layout()
+        self._update_title()
+        self.statusBar().showMessage("Starting…")
+        if load_model:
+            self.load_model(self.model_dir)
+
+    # -- building ----------------------------------------------------------------
+
+    def _build_views(self) -> None:
+        self.viewport = Viewport()
+        self.playback = Playback(parent=self)
+        self.transport = TransportBar(self.playback)
+        self.playback.frame_changed.connect(self._on_frame)
+        self.transport.follow_toggled.connect(self.viewport.set_follow)
+        self.viewport.follow_changed.connect(self.transport.set_follow)
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.viewport, 1)
+        layout.addWidget(self.transport)
+        self.setCentralWidget(centre)
+
+        self.panel = GeneratePanel()
+        self.panel.generate_requested.connect(self.generate)
+        self.panel.cancel_requested.connect(self.cancel_generation)
+        self.panel.sample_picked.connect(self.document.pick)
+        self.panel.set_ready(False, "Loading the model…")
+        self.grid = PoseCodeGrid()
+        for name, slot in (("code_clicked", self._code_clicked), ("code_range", self._code_range),
+                           ("code_chosen", self._code_chosen)):
+            if hasattr(self.grid, name):
+                getattr(self.grid, name).connect(slot)
+        self.grid.frame_requested.connect(self.playback.seek)
+        self.inspector = CodeInspector()
+        self.history = QUndoView(self.undo_stack)
+        self.history.setEmptyLabel("<new document>")
+        self.docks = {}
+        for key, title, widget, area in (("generate", "Generate", self.panel, Qt.LeftDockWidgetArea),
+                                         ("grid", "Pose codes", self.grid, Qt.BottomDockWidgetArea),
+                                         ("inspector", "Inspector", self.inspector, Qt.RightDockWidgetArea),
+                                         ("history", "History", self.history, Qt.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"{key}Dock")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[key] = dock
+        self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.docks["inspector"].raise_()
+        self.resizeDocks([self.docks["grid"]], [300], Qt.Vertical)
+        self.resizeDocks([self.docks["generate"], self.docks["inspector"]], [300, 300], Qt.Horizontal)
+
+    def _action(self, menu, text, slot, shortcut=None, checkable=False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        self._action(m, "&New", self.new_document, QKeySequence.New)
+        self._action(m, "&Open…", lambda: self.open_project(), QKeySequence.Open)
+        self.recent_menu = m.addMenu("Open &Recent")
+        self._action(m, "&Save", self.save, QKeySequence.Save)
+        self._action(m, "Save &As…", self.save_as, QKeySequence.SaveAs)
+        m.addSeparator()
+        self.export_action = self._action(m, "&Export Motion…", self.export, "Ctrl+E")
+        m.addSeparator()
+        self.quit_action = self._action(m, "&Quit", self.close, QKeySequence("Ctrl+Q"))
         self.quit_action.setShortcutContext(Qt.ApplicationShortcut)
-        self.quit_action.triggered.connect(self.close)
-        file_menu.addAction(self.quit_action)
+        m = bar.addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.Redo])
+        m.addAction(undo)
+        m.addAction(redo)
+        m = bar.addMenu("&View")
+        self._action(m, "&Play / Pause", self.playback.toggle, Qt.Key_Space)
+        self._action(m, "Step &Forward", lambda: self.playback.step(1), Qt.Key_Right)
+        self._action(m, "Step &Back", lambda: self.playback.step(-1), Qt.Key_Left)
+        self._action(m, "&Frame the Motion", self.viewport.frame_all, "F")
+        m.addSeparator()
+        for dock in self.docks.values():
+            m.addAction(dock.toggleViewAction())
+        m = bar.addMenu("&Model")
+        self._action(m, "&Load Model Folder…", self.choose_model)
+        self._action(m, "Use the &Built-in Model", lambda: self.load_model(None))
+        self._action(m, "Model &Card…", self.show_model_card)
+        m = bar.addMenu("&Help")
+        self.about_action = self._action(m, "&About PGR²M Studio", self.show_about)
+        self._fill_recent()
 
-        help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = QAction("&About PGR²M Studio", self)
-        self.about_action.triggered.connect(self.show_about)
-        help_menu.addAction(self.about_action)
+    # -- model -------------------------------------------------------------------
+
+    def load_model(self, model_dir: str | None) -> None:
+        from core.model.pipeline import Pipeline
+
+        self.panel.set_ready(False, "Loading the model…")
+        self.statusBar().showMessage("Loading the model…")
+
+        def load():
+            pipe = Pipeline(model_dir)
+            pipe.encode_text(["warm up"])      # loads the text encoder now, not on first Generate
+            return pipe
+
+        self._submit(load, "model", "Loading the model")
+
+    def choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder (tokenizer/, base/, refine/)")
+        if folder:
+            self.load_model(folder)
+
+    def show_model_card(self) -> None:
+        folder = Path(self.pipeline.model_dir) if self.pipeline else None
+        card = folder / "MODEL_CARD.md" if folder else None
+        text = card.read_text(encoding="utf-8") if card and card.is_file() else "This model has no model card."
+        box = QMessageBox(self)
+        box.setWindowTitle("Model card")
+        view = QTextBrowser()
+        view.setMarkdown(text)
+        view.setMinimumSize(640, 480)
+        box.layout().addWidget(view, 0, 0, 1, box.layout().columnCount())
+        box.exec()
+
+    # -- jobs --------------------------------------------------------------------
+
+    def _submit(self, fn, kind: str, description: str) -> int:
+        job = self.runner.submit(fn, description)
+        self._jobs[job] = kind
+        return job
+
+    def _job_done(self, job: int, result) -> None:
+        kind = self._jobs.pop(job, None)
+        if kind == "model":
+            self.pipeline = result
+            self.model_dir = str(result.model_dir)
+            self.panel.set_ready(True, "")
+            self.statusBar().showMessage(f"Model ready: {result.model_dir.name}", 5000)
+        elif kind == "generate" and job == self._generate_job:
+            self._generate_job = None
+            self.panel.set_busy(False)
+            motions, prompt = result
+            self.undo_stack.push(SetSamples(self.document, motions, f"Generate “{prompt[:40]}”"))
+            self.statusBar().showMessage(f"Generated {len(motions)} motion(s)", 4000)
+        elif kind == "edit":
+            self._edit_job = None
+            before, after, text, edits = result
+            if before is self.document.motion:
+                self._ghost = before
+                self.undo_stack.push(ReplaceMotion(self.document, before, after, text))
+                for e in edits:
+                    self.grid.mark_edited(*e)
+            self._next_edit()
+
+    def _job_failed(self, job: int, message: str, details: str) -> None:
+        kind = self._jobs.pop(job, None)
+        if kind == "generate":
+            self._generate_job = None
+            self.panel.set_busy(False, message)
+        elif kind == "edit":
+            self._edit_job = None
+            self._pending_edits.clear()
+        elif kind == "model":
+            self.panel.set_ready(self.pipeline is not None, message)
+        box = QMessageBox(QMessageBox.Warning, "PGR²M Studio", message, QMessageBox.Ok, self)
+        box.setDetailedText(details)
+        box.open()
+        self.statusBar().showMessage(message, 8000)
+
+    # -- generate ----------------------------------------------------------------
+
+    def generate(self, prompt: str, length, n_samples: int, seed) -> None:
+        if self.pipeline is None:
+            return
+        try:
+            self.document.set_settings(prompt=prompt, length=length, n_samples=n_samples, seed=seed)
+        except ValueError as exc:
+            self.panel.set_busy(False, str(exc))
+            return
+        pipe = self.pipeline
+        self.panel.set_busy(True, "Generating…")
+        self._generate_job = self._submit(
+            lambda: (pipe.generate(prompt, n_samples=n_samples, seed=seed, length=length), prompt),
+            "generate", "Generating")
+
+    def cancel_generation(self) -> None:
+        if self._generate_job is not None:
+            self.runner.cancel(self._generate_job)
+            self._jobs.pop(self._generate_job, None)
+            self._generate_job = None
+        self.panel.set_busy(False, "Cancelled.")
+
+    # -- edit ----------------------------------------------------------------
+
+    def _code_clicked(self, code: int, step: int) -> None:
+        self.request_edit(code, step, step + 1)
+
+    def _code_range(self, code: int, start: int, end: int) -> None:
+        self.request_edit(code, start, end)
+
+    def _code_chosen(self, group: int, code: int, start: int, end: int) -> None:
+        self.request_edit(code, start, end)
+
+    def request_edit(self, code: int, start: int, end: int) -> None:
+        """Queue an edit; edits apply in order, each to the motion the previous one made."""
+        if self.pipeline is None or self.document.motion is None:
+            return
+        self._pending_edits.append((int(code), int(start), int(end)))
+        self._next_edit()
+
+    def _next_edit(self) -> None:
+        from core import posecodes as pc
+        from core.model.pipeline import Edit
+
+        if self._edit_job is not None or not self._pending_edits:
+            return
+        code, start, end = self._pending_edits.pop(0)
+        before, pipe = self.document.motion, self.pipeline
+        name = pc.CODES[code].name
+        steps = f"step {start}" if end - start == 1 else f"steps {start}–{end - 1}"
+        text = f"{name} at {steps}"
+        group = pc.CODES[code].group
+        self._edit_job = self._submit(
+            lambda: (before, pipe.edit(before, [Edit(code, start, end)]), text, [(group, start, end)]),
+            "edit", "Editing")
+
+    # -- document → views ----------------------------------------------------------
+
+    def _on_document(self, event: str) -> None:
+        if event == "samples":
+            labels = [f"{i + 1}: {m.n_frames / m.fps:.1f} s · seed {m.seed}" for i, m in enumerate(self.document.samples)]
+            self.panel.set_samples(labels, self.document.current)
+            self.grid.clear_edited()
+            self._ghost = None
+        if event in ("samples", "motion"):
+            self._show_motion(reframe=event == "samples")
+        if event in ("dirty", "path"):
+            self._update_title()
+
+    def _show_motion(self, reframe: bool = False) -> None:
+        m = self.document.motion
+        if m is None:
+            self.grid.clear()
+            return
+        frame = min(self.playback.frame, m.n_frames - 1)
+        self.viewport.set_motion(m.joints, m.fps, reframe=reframe)
+        ghost = self._ghost
+        self.viewport.set_ghost(ghost.joints if ghost is not None and ghost is not m else None)
+        self.grid.set_motion(m)
+        self.inspector.set_motion(m)
+        self.playback.set_length(m.n_frames, m.fps)
+        self.playback.seek(frame)
+        self._on_frame(self.playback.frame)
+
+    def _on_frame(self, frame: int) -> None:
+        self.viewport.set_frame(frame)
+        self.grid.set_frame(frame)
+        self.inspector.set_frame(frame)
+
+    def _update_title(self, *_):
+        name = self.document.path.name if self.document.path else "untitled"
+        self.setWindowTitle(f"{name}{' *' if self.document.dirty else ''} — PGR²M Studio")
+
+    # -- files -----------------------------------------------------------------
+
+    def _confirm_discard(self) -> bool:
+        if not self.document.dirty:
+            return True
+        answer = QMessageBox.question(self, "Unsaved changes", "Save the changes to this project first?",
+                                      QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def new_document(self) -> None:
+        if self._confirm_discard():
+            self._set_document(Document(n_samples=3))
+
+    def _set_document(self, doc: Document) -> None:
+        from core.project import discard_autosave
+
+        discard_autosave(self.document, autosave_folder())
+        self.document = doc
+        doc.subscribe(self._on_document)
+        self.undo_stack.clear()
+        self._ghost = None
+        self.panel.set_settings(doc.prompt, doc.length, doc.n_samples, doc.seed)
+        self._on_document("samples")
+        self._update_title()
+
+    def open_project(self, path: str | None = None) -> bool:
+        from core.project import ProjectError, load_project
+
+        if not self._confirm_discard():
+            return False
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_folder(), PROJECT_FILTER)
+            if not path:
+                return False
+        try:
+            doc = load_project(path)
+        except (ProjectError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot open the project", str(exc))
+            return False
+        self._set_document(doc)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Opened {Path(path).name}", 4000)
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", self._last_folder(), PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".pgr2m"):
+            path += ".pgr2m"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        from core.project import discard_autosave, save_project
+
+        try:
+            save_project(path, self.document)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot save", f"{path}: {exc}\nThe project is still open; nothing was lost.")
+            return False
+        self.document.mark_saved(path)
+        self.undo_stack.setClean()
+        discard_autosave(self.document, autosave_folder())
+        self._add_recent(str(path))
+        self.statusBar().showMessage(f"Saved {path.name}", 4000)
+        return True
+
+    def export(self) -> bool:
+        from core.formats.motion_files import save_motion
+
+        m = self.document.motion
+        if m is None:
+            self.statusBar().showMessage("Nothing to export yet: generate a motion first", 4000)
+            return False
+        path, chosen = QFileDialog.getSaveFileName(self, "Export motion", self._last_folder(), ";;".join(EXPORTS))
+        if not path:
+            return False
+        if Path(path).suffix.lower() not in EXPORTS.values():
+            path += EXPORTS.get(chosen, ".bvh")
+        try:
+            save_motion(path, m)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot export", str(exc))
+            return False
+        self.statusBar().showMessage(f"Exported {Path(path).name}", 4000)
+        return True
+
+    def autosave(self) -> None:
+        from core.project import autosave
+
+        if self.document.dirty and self.document.samples:
+            try:
+                autosave(self.document, autosave_folder())
+            except (OSError, ValueError) as exc:
+                self.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+
+    def offer_recovery(self) -> None:
+        """After a crash: offer the newest autosaved work."""
+        from core.project import discard_autosave, recoverable
+
+        found = recoverable(autosave_folder())
+        if not found:
+            return
+        item = found[0]
+        answer = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"PGR²M Studio closed without saving “{item.prompt or 'untitled'}” ({item.time}). Recover it?",
+            QMessageBox.Yes | QMessageBox.No)
+        if answer == QMessageBox.Yes:
+            self._set_document(item.load())
+        else:
+            discard_autosave(item.uid, autosave_folder())
+
+    def _last_folder(self) -> str:
+        return str(self.settings.value("last_folder", str(Path.home())))
+
+    def _add_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", [str(path)] + recent[:MAX_RECENT - 1])
+        self.settings.setValue("last_folder", str(Path(path).parent))
+        self._fill_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", []) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self._recent():
+            self.recent_menu.addAction(p, lambda p=p: self.open_project(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    # -- window ------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About PGR²M Studio", ABOUT_HTML)
+
+    def closeEvent(self, event) -> None:
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        from core.project import discard_autosave
+
+        discard_autosave(self.document, autosave_folder())
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        if self.model_dir:
+            self.settings.setValue("model_dir", self.model_dir)
+        self.playback.pause()
+        self.runner.shutdown(timeout=2.0)
+        event.accept()
