@@ -216,9 +216,9 @@ class Pipeline:
                 self._cond_cache[p] = c
         for p in prompts:
             self._cond_cache.move_to_end(p)
-        while len(self._cond_cache) > 256:
-            self._cond_cache.popitem(last=False)
         cond = torch.stack([self._cond_cache[p] for p in prompts])
+        while len(self._cond_cache) > 256:          # after use: a batch may hold more prompts
+            self._cond_cache.popitem(last=False)
         if cond.shape[-1] != self.base.config.text_dim:
             raise PipelineError(f"the text encoder gives {cond.shape[-1]}-d vectors; this model was trained "
                                 f"on {self.base.config.text_dim}-d ({self.base.config.text_encoder})")
