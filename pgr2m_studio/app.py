@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
                 QTimer.singleShot(200, shoot_when_ready)
                 return
             window.playback.seek(window.playback.n_frames // 2)
+            if args.prompt and hasattr(window.grid, "scroll_to_group"):
+                from core import posecodes as pc
+
+                arm = [g.index for g in pc.GROUPS if g.body_part == "right arm"]
+                window.grid.scroll_to_group(arm[0] if arm else 0)
             QTimer.singleShot(500, take_screenshot)
 
         QTimer.singleShot(300, shoot_when_ready)

@@ -227,4 +227,4 @@ class Viewport(QWidget):
         pts = self._motion.reshape(-1, 3)
         lo, hi = pts.min(0), pts.max(0)
         self.camera.center = tuple(float(v) for v in (lo + hi) / 2)
-        self.camera.scale_factor = float(max(np.linalg.norm(hi - lo), 1.8)) * 0.85
+        self.camera.scale_factor = float(max(np.linalg.norm(hi - lo), 1.8)) * 1.25   # room for raised arms

@@ -48,3 +48,21 @@ def test_shipped_evaluator_prefers_the_matching_caption(test_data):
         t = ev.encode_texts(["a person walks forward", "a person bows", "a person waves the right hand"])
     d = torch.cdist(t, m)[:, 0]
     assert int(d.argmin()) == 0
+
+
+def test_the_built_in_model_waves_the_hand_it_is_asked_to(tmp_path):
+    """The default model offline: right-hand waving raises the right wrist, not the left."""
+    from core.cli import main as cli
+    from core.model.pipeline import Pipeline
+
+    pipe = Pipeline()
+    for side, (raised, other) in {"right": (21, 20), "left": (20, 21)}.items():
+        shoulder = {21: 17, 20: 16}
+        motions = pipe.generate(f"a person waves the {side} hand happily", n_samples=4, seed=0)
+        for m in motions:
+            up = (m.joints[:, raised, 1] > m.joints[:, shoulder[raised], 1]).mean()
+            down = (m.joints[:, other, 1] > m.joints[:, shoulder[other], 1]).mean()
+            assert up > 0.5 and down < 0.1, (side, up, down)
+    out = tmp_path / "out.bvh"
+    assert cli(["generate", "a person waves the right hand happily", "-o", str(out), "--seed", "1"]) == 0
+    assert bvh.read(out).n_frames > 40
