@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import shutil
@@ -7,6 +8,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
+# GUI tests need a display with OpenGL: `bash scripts/run-tests.sh` runs them under Xvfb + Mesa
+GUI = [
+    pytest.mark.gui,
+    pytest.mark.skipif(sys.platform.startswith("linux")
+                       and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
+                       reason="no display; run under Xvfb with `bash scripts/run-tests.sh`"),
+]
 SHARED = Path(os.environ.get("PGR2M_SHARED", REPO.parent / "shared"))
 BANDAI_NAMCO = SHARED / "data" / "bandai-namco"
 

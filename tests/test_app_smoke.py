@@ -3,20 +3,13 @@
 Needs a display with OpenGL: run it with `bash scripts/run-tests.sh` (Xvfb + Mesa).
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(
-        sys.platform.startswith("linux")
-        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
-        reason="no display; run under Xvfb with `bash scripts/run-tests.sh`",
-    ),
-]
+from conftest import GUI
+
+pytestmark = GUI
 
 
 @pytest.fixture

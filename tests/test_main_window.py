@@ -1,17 +1,13 @@
 """The main window driven through its real widgets: generate -> pick -> edit -> undo -> save ->
 reopen -> export, on a tiny random model (the flows, not the model quality)."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
-                       reason="no display; run under Xvfb with `bash scripts/run-tests.sh`"),
-]
+from conftest import GUI
+
+pytestmark = GUI
 
 
 @pytest.fixture(scope="module")

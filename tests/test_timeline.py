@@ -3,22 +3,15 @@
 Run with `bash scripts/run-tests.sh tests/test_timeline.py`.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import GUI
+
 from core import posecodes as pc
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(
-        sys.platform.startswith("linux")
-        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
-        reason="no display; run under Xvfb with `bash scripts/run-tests.sh`",
-    ),
-]
+pytestmark = GUI
 
 S = 30
 KNEE = next(g.index for g in pc.GROUPS if g.name == "left knee angle")

@@ -3,23 +3,16 @@
 Needs a display with OpenGL: run it with `bash scripts/run-tests.sh` (Xvfb + Mesa).
 """
 
-import os
-import sys
 import time
 
 import numpy as np
 import pytest
 
+from conftest import GUI
+
 from motion_factory import synth_motion
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(
-        sys.platform.startswith("linux")
-        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
-        reason="no display; run under Xvfb with `bash scripts/run-tests.sh`",
-    ),
-]
+pytestmark = GUI
 
 
 @pytest.fixture
