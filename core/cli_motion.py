@@ -79,33 +79,8 @@ def parse_edit(spec: str):
     return Edit(code.strip(), start, end)
 
 
-def edit_report(pipe, before, after, edits) -> dict:
-    """Share of edited steps whose re-parsed pose shows the new code, and how far the joints
-    of unedited frames moved relative to the pelvis (mm); the path itself can shift after an
-    edit that changes the gait, reported apart as root drift."""
-    import numpy as np
-
-    from core import posecodes as pc
-
-    parsed = pc.parse(after.joints)[::4][: after.n_steps]
-    hits = total = 0
-    edited = np.zeros(after.n_steps, bool)
-    for e in edits:
-        code, start, end = e.resolve(after.n_steps)
-        hits += int(parsed[start:end, code].sum())
-        total += end - start
-        edited[start:end] = True
-    outside = np.repeat(~edited, 4)[: after.n_frames]
-    local = lambda j: j - j[:, :1]          # noqa: E731
-    moved = np.linalg.norm(local(after.joints) - local(before.joints), axis=-1)[outside]
-    drift = np.linalg.norm(after.joints[:, 0] - before.joints[:, 0], axis=-1)[outside]
-    return {"shown": hits / max(total, 1), "steps": total,
-            "outside_mean_mm": 1000 * float(moved.mean()) if moved.size else 0.0,
-            "outside_max_mm": 1000 * float(moved.max()) if moved.size else 0.0,
-            "root_drift_mm": 1000 * float(drift.mean()) if drift.size else 0.0}
-
-
 def cmd_edit(args) -> int:
+    from core.eval.generation_eval import edit_effect
     from core.formats.motion_files import load_motion, save_motion
 
     _check_output(args.output)
@@ -116,7 +91,7 @@ def cmd_edit(args) -> int:
     out = pipe.edit(motion, edits, keep_residuals_outside=not args.all_residuals, seed=args.seed)
     took = time.perf_counter() - t0
     save_motion(args.output, out, fps=args.fps)
-    r = edit_report(pipe, motion, out, edits)
+    r = edit_effect(motion, out, edits)
     print(f"edited {r['steps']} step(s) in {took * 1000:.0f} ms -> {args.output}")
     print(f"the new code shows in {100 * r['shown']:.0f} % of the edited steps (re-parsed from the joints); "
           f"outside the edit the pose moved {r['outside_mean_mm']:.1f} mm on average (max "

@@ -117,6 +117,28 @@ def evaluate_generation(model_dir=None, data_dir="", split="test", evaluator_dir
     return result
 
 
+def edit_effect(before, after, edits: list[Edit]) -> dict:
+    """Share of edited steps whose re-parsed pose shows the new code, and how far the joints of
+    unedited frames moved relative to the pelvis (mm); the path itself can shift after an edit
+    that changes the gait, reported apart as root drift."""
+    parsed = pc.parse(after.joints)[::UNIT][: after.n_steps]
+    hits = total = 0
+    edited = np.zeros(after.n_steps, bool)
+    for e in edits:
+        code, start, end = e.resolve(after.n_steps)
+        hits += int(parsed[start:end, code].sum())
+        total += end - start
+        edited[start:end] = True
+    outside = np.repeat(~edited, UNIT)[: after.n_frames]
+    local = lambda j: j - j[:, :1]          # noqa: E731
+    moved = np.linalg.norm(local(after.joints) - local(before.joints), axis=-1)[outside]
+    drift = np.linalg.norm(after.joints[:, 0] - before.joints[:, 0], axis=-1)[outside]
+    return {"shown": hits / max(total, 1), "steps": total,
+            "outside_mean_mm": 1000 * float(moved.mean()) if moved.size else 0.0,
+            "outside_max_mm": 1000 * float(moved.max()) if moved.size else 0.0,
+            "root_drift_mm": 1000 * float(drift.mean()) if drift.size else 0.0}
+
+
 @torch.no_grad()
 def evaluate_edits(model_dir=None, data_dir="", split="test", n_edits=200, span=(4, 10), device="cpu",
                    seed=0, progress=None, **pipe_kw) -> dict:
@@ -144,14 +166,9 @@ def evaluate_edits(model_dir=None, data_dir="", split="test", n_edits=200, span=
                                         residual_codes=m.residual_codes)
         row = {"group": g.name, "kind": g.kind}
         for name, out in variants.items():
-            parsed = pc.parse(out.joints)[::UNIT][: out.n_steps]
-            row[f"{name}_shown"] = float(parsed[start:start + n, code].mean())
-            outside = np.ones(m.n_steps, bool)
-            outside[start:start + n] = False
-            frames = np.repeat(outside, UNIT)[: m.n_frames]
-            local = lambda j: j - j[:, :1]      # noqa: E731
-            row[f"{name}_outside_mm"] = 1000 * float(
-                np.linalg.norm(local(out.joints) - local(m.joints), axis=-1)[frames].mean())
+            effect = edit_effect(m, out, [edit])
+            row[f"{name}_shown"] = effect["shown"]
+            row[f"{name}_outside_mm"] = effect["outside_mean_mm"]
         # how often the unedited motion already parsed to the new code there (chance level)
         row["before_shown"] = float((pc.parse(m.joints)[::UNIT][start:start + n, code]).mean())
         rows.append(row)
