@@ -285,3 +285,21 @@ def test_bad_input_is_explained(tmp_path, joints, kw, words):
     with pytest.raises(ValueError, match=words):
         save_bvh(path, joints, **kw)
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+# the shared rig (FBX and glTF build on it)
+
+def test_rig_forward_kinematics_matches_the_bvh():
+    from core.formats.bvh_export import joints_to_rig, rig_to_bvh
+
+    x = rigid_motion(30, seed=2, stretch=0.01)
+    rig = joints_to_rig(x, 20.0, scale=100)
+    b = rig_to_bvh(rig)
+    pos, _ = B.forward_kinematics(b)
+    np.testing.assert_allclose(rig.world_positions(), pos, atol=1e-6)
+    assert rig.names == b.names and rig.parents.tolist() == b.parents.tolist()
+    assert [T2M.joint_names[j] for j in rig.source] == rig.names
+    # rotations are proper: orthonormal with determinant 1
+    eye = np.einsum("tjik,tjil->tjkl", rig.local, rig.local)
+    np.testing.assert_allclose(eye, np.broadcast_to(np.eye(3), eye.shape), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(rig.local), 1.0, atol=1e-9)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from core.formats.retarget import resample
 from core.rotations import matrix_to_euler, qmul, quat_to_matrix
 from core.skeleton import T2M, Skeleton, inverse_kinematics
 
-__all__ = ["ROTATION_ORDER", "joints_to_bvh", "save_bvh"]
+__all__ = ["ROTATION_ORDER", "Rig", "joints_to_bvh", "joints_to_rig", "rig_to_bvh", "save_bvh"]
 
 ROTATION_ORDER = "ZXY"
 _ROT_CHANNELS = [f"{a}rotation" for a in ROTATION_ORDER]
@@ -89,9 +90,48 @@ def _bone_rotations(joints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     return quat_to_matrix(world)
 
 
-def joints_to_bvh(joints, fps: float = 20.0, *, target_fps: float | None = None, scale: float = 1.0,
-                  skeleton: Skeleton = T2M) -> Bvh:
-    """Joint positions (T, J, 3) in metres, Y up, at ``fps`` -> a Bvh.
+
+@dataclass
+class Rig:
+    """A skinned-skeleton view of a motion, shared by the BVH, FBX and glTF writers.
+
+    Joints are in depth-first order (parents before children). Column vectors throughout:
+    a joint's world transform is parent_world @ [local[t, j] | offsets[j]], and the root's
+    translation is ``translation[t]``. Lengths are in the exporter's units (metres x scale).
+    """
+
+    names: list[str]
+    parents: np.ndarray        # (J,) int, -1 for the root, indices into this order
+    offsets: np.ndarray        # (J, 3) rest offset from the parent; zeros for the root
+    end_sites: list            # per joint: (3,) offset of a leaf's end, or None
+    translation: np.ndarray    # (T, 3) root position per frame
+    local: np.ndarray          # (T, J, 3, 3) rotation relative to the parent (world for the root)
+    fps: float
+    source: np.ndarray         # (J,) the skeleton joint index of each rig joint
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.translation.shape[0])
+
+    def world_positions(self) -> np.ndarray:
+        """(T, J, 3) joint positions by forward kinematics, in rig order and units."""
+        n_t, n_j = self.local.shape[:2]
+        rot = np.empty_like(self.local)
+        pos = np.empty((n_t, n_j, 3))
+        for j in range(n_j):
+            p = int(self.parents[j])
+            if p < 0:
+                rot[:, j] = self.local[:, j]
+                pos[:, j] = self.translation
+            else:
+                rot[:, j] = rot[:, p] @ self.local[:, j]
+                pos[:, j] = pos[:, p] + rot[:, p] @ self.offsets[j]
+        return pos
+
+
+def joints_to_rig(joints, fps: float = 20.0, *, target_fps: float | None = None, scale: float = 1.0,
+                  skeleton: Skeleton = T2M) -> Rig:
+    """Joint positions (T, J, 3) in metres, Y up, at ``fps`` -> a Rig with fixed bone lengths.
 
     ``target_fps`` resamples in time; ``scale`` multiplies lengths (1 = metres, 100 = cm).
     """
@@ -148,29 +188,54 @@ def joints_to_bvh(joints, fps: float = 20.0, *, target_fps: float | None = None,
     slot = {j: i for i, j in enumerate(order)}
 
     offsets = rest * lengths[:, None] * scale
+    local = np.empty((x.shape[0], n_j, 3, 3))
+    ends = []
+    for i, j in enumerate(order):
+        p = parents[j]
+        local[:, i] = world[:, j] if p < 0 else np.swapaxes(world[:, p], -1, -2) @ world[:, j]
+        # half a bone beyond a leaf, along it, so viewers draw a visible last bone
+        ends.append(skeleton.raw_offsets[j] * lengths[j] * scale * 0.5 if not children[j] else None)
+    return Rig(
+        names=[skeleton.joint_names[j] for j in order],
+        parents=np.array([-1 if parents[j] < 0 else slot[parents[j]] for j in order]),
+        offsets=np.stack([np.zeros(3) if parents[j] < 0 else offsets[j] for j in order]),
+        end_sites=ends,
+        translation=x[:, order[0]] * scale,
+        local=local,
+        fps=float(fps),
+        source=np.array(order),
+    )
+
+
+def rig_to_bvh(rig: Rig) -> Bvh:
+    """The rig as a BVH: root position + ZXY rotation channels, the others ZXY rotations."""
     bvh_joints = []
     columns = []
-    for j in order:
-        p = parents[j]
-        local = world[:, j] if p < 0 else np.swapaxes(world[:, p], -1, -2) @ world[:, j]
+    for j, name in enumerate(rig.names):
+        p = int(rig.parents[j])
         # unwrapping by whole turns keeps each rotation and stops 180/-180 jumps
-        angles = np.unwrap(matrix_to_euler(local, ROTATION_ORDER), period=360.0, axis=0)
+        angles = np.unwrap(matrix_to_euler(rig.local[:, j], ROTATION_ORDER), period=360.0, axis=0)
         if p < 0:
-            columns += [x[:, j] * scale, angles]
+            columns += [rig.translation, angles]
         else:
             columns.append(angles)
-        end = None
-        if not children[j]:
-            # half a bone beyond the leaf, along it, so viewers draw a visible last bone
-            end = skeleton.raw_offsets[j] * lengths[j] * scale * 0.5
         bvh_joints.append(BvhJoint(
-            name=skeleton.joint_names[j],
-            parent=-1 if p < 0 else slot[p],
-            offset=np.zeros(3) if p < 0 else offsets[j],
+            name=name, parent=p, offset=rig.offsets[j],
             channels=(_POS_CHANNELS if p < 0 else []) + _ROT_CHANNELS,
-            end_site=end,
+            end_site=rig.end_sites[j],
         ))
-    return Bvh(bvh_joints, 1.0 / fps, np.concatenate(columns, axis=1))
+    return Bvh(bvh_joints, 1.0 / rig.fps, np.concatenate(columns, axis=1))
+
+
+def joints_to_bvh(joints, fps: float = 20.0, *, target_fps: float | None = None, scale: float = 1.0,
+                  skeleton: Skeleton = T2M) -> Bvh:
+    """Joint positions (T, J, 3) in metres, Y up, at ``fps`` -> a Bvh.
+
+    ``target_fps`` resamples in time; ``scale`` multiplies lengths (1 = metres, 100 = cm).
+    """
+    return rig_to_bvh(joints_to_rig(joints, fps, target_fps=target_fps, scale=scale, skeleton=skeleton))
+
+
 
 
 def save_bvh(path: str | os.PathLike, joints, fps: float = 20.0, **kw) -> Bvh:
