@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import math
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def _write(path: Path, doc: Document) -> None:
     header = json.dumps(_header(doc), indent=1).encode("ascii")
     arrays = _arrays(doc)
     # everything is written inside atomic_open, so any failure leaves the old file in place
-    with atomic_open(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_open(path, "wb", clean=True) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(HEADER, header)
         with zf.open(ARRAYS, "w") as member:
             np.savez(member, allow_pickle=False, **arrays)     # stored; the outer zip deflates
@@ -137,12 +138,16 @@ def _check_npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     fmt = np.lib.format
     with zf.open(info) as f:
         version = fmt.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(f)
-        else:
-            raise ProjectError(f"{info.filename}: unsupported .npy version {version}")
+        try:
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ProjectError(f"{info.filename}: unsupported .npy version {version}")
+        except (tokenize.TokenError, SyntaxError) as exc:
+            # numpy retries a header it cannot parse with the tokenizer, which raises these
+            raise ProjectError(f"{info.filename}: unreadable array header ({exc})") from None
         offset = f.tell()
     if dtype.hasobject:
         raise ProjectError(f"{info.filename}: object arrays (pickled data) are not allowed")
@@ -264,8 +269,8 @@ def _parse_header(raw: bytes) -> dict:
     return h
 
 
-def _read_project(path: Path) -> tuple[dict, list[Motion]]:
-    with zipfile.ZipFile(path) as zf:
+def _read_project(file) -> tuple[dict, list[Motion]]:
+    with zipfile.ZipFile(file) as zf:
         _check_members(zf.infolist(), "the archive", MAX_MEMBERS)
         names = set(zf.namelist())
         missing = [n for n in (HEADER, ARRAYS) if n not in names]
@@ -282,13 +287,20 @@ def load_project(path: str | Path, *, uid: str | None = None) -> Document:
     """A Document from a .pgr2m file, or ProjectError; nothing half-built is ever returned."""
     path = Path(path)
     try:
-        h, samples = _read_project(path)
+        f = open(path, "rb")
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        with f:
+            h, samples = _read_project(f)
     except ProjectError as exc:
         raise ProjectError(f"{path}: {exc}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise ProjectError(f"{path}: not a PGR²M project or damaged ({exc})") from None
     except OSError as exc:
-        raise ProjectError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+        # the file opened, so this is a seek the archive asked for (a negative offset gives
+        # EINVAL) or a failing disk
+        raise ProjectError(f"{path}: damaged or unreadable project ({exc.strerror or exc})") from None
     except (ValueError, NotImplementedError, RuntimeError, MemoryError, OverflowError) as exc:
         raise ProjectError(f"{path}: damaged project ({type(exc).__name__}: {exc})") from None
     doc = Document(**h["settings"], uid=uid)

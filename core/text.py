@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import threading
 import unicodedata
@@ -125,7 +126,7 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
             out.append(ch)
     s = _WS.sub(" ", "".join(out)).strip()
     if max_chars is not None and len(s) > max_chars:
-        s = s[:max_chars]
+        s = s[:max_chars].rstrip()      # the cut may land just after a space
     return s
 
 
@@ -273,15 +274,26 @@ def _weight_keys(folder: Path) -> set[str]:
         if (folder / idx).is_file():
             keys |= set(json.loads((folder / idx).read_text())["weight_map"])
     if (folder / "model.safetensors").is_file():
-        from safetensors import safe_open
-        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-            keys |= set(f.keys())
+        from safetensors import SafetensorError, safe_open
+        try:
+            with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+                keys |= set(f.keys())
+        except (SafetensorError, OSError) as e:
+            raise TextEncoderError(f"{folder / 'model.safetensors'}: not a safetensors file ({e})") from None
     elif not keys and (folder / "pytorch_model.bin").is_file():
         path = folder / "pytorch_model.bin"
         try:
-            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:     # legacy (non-zip) files cannot be memory-mapped
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:     # legacy (non-zip) files cannot be memory-mapped
+                sd = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:   # what weights_only raises on anything but tensors
+            raise TextEncoderError(f"{path}: holds pickled objects other than tensors; refusing to load it "
+                                   "(use model.safetensors)") from None
+        except Exception as e:  # noqa: BLE001 - a damaged file
+            raise TextEncoderError(f"{path}: cannot read the weights ({type(e).__name__}: {e})") from None
+        if not isinstance(sd, dict):
+            raise TextEncoderError(f"{path}: not a state dict")
         keys |= set(sd)
     return keys
 

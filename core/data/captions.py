@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+MAX_SECONDS = 86_400.0     # caption times beyond a day are corrupt, not long clips
+
+
 class CaptionError(ValueError):
     """A caption or template problem, with the file (and line) it came from."""
 
@@ -26,8 +29,13 @@ class Caption:
         return self.start == 0.0 and self.end == 0.0
 
     def to_line(self) -> str:
-        text = self.text.replace("#", " ").replace("\n", " ").strip()
-        return f"{text}#{' '.join(self.tokens)}#{self.start:g}#{self.end:g}"
+        return f"{_one_field(self.text)}#{_one_field(' '.join(self.tokens))}#{self.start:g}#{self.end:g}"
+
+
+def _one_field(text: str) -> str:
+    # split() also breaks at \r, \x85, \u2028, ...: any of them would end the line early
+    # when read back with splitlines(); '#' would start a field and a NUL voids the line
+    return " ".join(text.replace("#", " ").replace("\x00", " ").split())
 
 
 def parse_caption_line(line: str, source: str = "<text>", lineno: int = 0) -> Caption:
@@ -50,8 +58,10 @@ def parse_caption_line(line: str, source: str = "<text>", lineno: int = 0) -> Ca
             end = float(parts[3]) if parts[3].strip() else 0.0
         except ValueError:
             raise CaptionError(f"{where}: start/end must be numbers of seconds, got {parts[2]!r} and {parts[3]!r}") from None
-        if start != start or end != end or start < 0 or end < 0 or (end and end < start):
-            raise CaptionError(f"{where}: invalid time range {start:g}..{end:g} s")
+        # huge or infinite times would overflow when turned into frame numbers
+        if not (0 <= start <= MAX_SECONDS and 0 <= end <= MAX_SECONDS) or (end and end < start):
+            raise CaptionError(f"{where}: invalid time range {start:g}..{end:g} s "
+                               f"(times are 0..{MAX_SECONDS:g} s, end not before start)")
     elif len(parts) == 3:
         raise CaptionError(f"{where}: expected 4 '#'-separated fields, found 3")
     return Caption(text, tokens, start, end)

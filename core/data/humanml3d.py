@@ -88,9 +88,12 @@ def load_mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise DatasetError(f"{path}: missing; a HumanML3D folder needs Mean.npy and Std.npy "
                                "(compute them with `pgr2m dataset-stats --write-mean-std`)")
         try:
-            arr = atomic.load_npy(path).astype(np.float32)
+            arr = atomic.load_npy(path)          # its errors name the file
         except ValueError as exc:
-            raise DatasetError(f"{path}: not a plain numeric .npy file ({exc})") from None
+            raise DatasetError(str(exc)) from None
+        if arr.dtype.kind not in "biuf":
+            raise DatasetError(f"{path}: not a plain numeric .npy file ({arr.dtype})")
+        arr = arr.astype(np.float32)
         if arr.ndim != 1 or arr.shape[0] not in (T2M.feature_dim, KIT.feature_dim) or not np.isfinite(arr).all():
             raise DatasetError(f"{path}: expected a finite vector of 263 (HumanML3D) or 251 (KIT) values, found shape {arr.shape}")
         out.append(arr)
@@ -156,9 +159,14 @@ class HumanML3DFolder:
     def _meta_fps(self) -> float | None:
         meta = self.root / "dataset.json"
         try:
-            return float(json.loads(meta.read_text(encoding="utf-8"))["fps"])
+            fps = float(json.loads(meta.read_text(encoding="utf-8"))["fps"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        # NaN, infinite or absurd rates would break frame arithmetic in segments()
+        if not 0 < fps <= 1000:
+            log.warning("%s: ignoring invalid fps %r", meta, fps)
+            return None
+        return fps
 
     def _codes_cache_valid(self) -> bool:
         try:

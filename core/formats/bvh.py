@@ -42,6 +42,13 @@ __all__ = [
 CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
 _CANONICAL_CHANNEL = {c.lower(): c for c in CHANNEL_NAMES}
 
+# Real rigs nest a few dozen joints deep; the parser recurses once per level, so a deeper
+# (hostile) hierarchy would exhaust Python's stack.
+MAX_DEPTH = 256
+# A day at 120 fps. A hierarchy without channels has empty frames, so its count is unchecked
+# by the data and a tiny file could otherwise ask for any number of frames.
+MAX_FRAMES = 10_000_000
+
 _FRAMES_RE = re.compile(r"^Frames\s*:\s*(\S*)\s*$", re.IGNORECASE)
 _FRAME_TIME_RE = re.compile(r"^Frame\s+Time\s*:\s*(\S*)\s*$", re.IGNORECASE)
 
@@ -225,7 +232,7 @@ class _Parser:
         word, line = self.next("'ROOT'")
         if word.upper() != "ROOT":
             raise self.error(f"expected 'ROOT', found {word!r}", line)
-        self.joint("ROOT", line, -1)
+        self.joint("ROOT", line, -1, 1)
         tok = self.peek()
         if tok is not None:
             if tok[0].upper() == "ROOT":
@@ -237,7 +244,9 @@ class _Parser:
         frame_time, motion = self.motion(motion_at)
         return Bvh(self.joints, frame_time, motion)
 
-    def joint(self, keyword: str, kw_line: int, parent: int) -> None:
+    def joint(self, keyword: str, kw_line: int, parent: int, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise self.error(f"joints nested more than {MAX_DEPTH} deep", kw_line)
         words = self.rest_of_line(kw_line)
         brace_inline = bool(words) and words[-1] == "{"
         if brace_inline:
@@ -279,7 +288,7 @@ class _Parser:
                 seen_channels = True
             elif key == "JOINT":
                 seen_child = True
-                self.joint("JOINT", line, index)
+                self.joint("JOINT", line, index, depth + 1)
             elif key == "END":
                 seen_child = True
                 if joint.end_site is not None:
@@ -352,6 +361,8 @@ class _Parser:
             raise self.error(f"frame count {m.group(1)!r} is not an integer", i + 1) from None
         if n_frames < 0:
             raise self.error(f"negative frame count {n_frames}", i + 1)
+        if n_frames > MAX_FRAMES:
+            raise self.error(f"frame count {n_frames} is implausibly large (at most {MAX_FRAMES})", i + 1)
         frames_line = i + 1
 
         i = self._next_nonblank(i + 1, "'Frame Time: <seconds>'")
@@ -362,7 +373,8 @@ class _Parser:
             frame_time = float(m.group(1))
         except ValueError:
             raise self.error(f"frame time {m.group(1)!r} is not a number", i + 1) from None
-        if not np.isfinite(frame_time) or frame_time <= 0:
+        # a subnormal frame time would make the frame rate infinite
+        if not np.isfinite(frame_time) or frame_time <= 0 or not np.isfinite(1.0 / frame_time):
             raise self.error(f"frame time must be a positive number of seconds, got {m.group(1)}", i + 1)
 
         first = i + 1  # index into self.lines of the first motion line
