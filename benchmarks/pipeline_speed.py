@@ -319,7 +319,9 @@ def run_model(args, fig: Figures) -> int:
     econd = torch.from_numpy(motion.cond)[None]
     fig.measure("edit", lambda: steps.edit(econd, motion.pose_codes, motion.residual_codes, code, start, end),
                 reps, warm)
-    fig.measure("pipeline_edit", lambda: pipe.edit(motion, [Edit(code, start, end)], seed=0), reps, warm)
+    fig.measure("pipeline_edit", lambda: pipe.edit(motion, [Edit(code, start, end)], seed=0, guided=False),
+                reps, warm)
+    fig.measure("pipeline_edit_guided", lambda: pipe.edit(motion, [Edit(code, start, end)], seed=0), reps, warm)
 
     print(f"  prompt: {PROMPT!r}; generated {motion.n_frames} frames ({motion.n_steps} steps)")
     print(f"  edit: {fig.notes['edit']}")
@@ -331,7 +333,8 @@ def run_model(args, fig: Figures) -> int:
     fig.line("base_nocache", "Base sampling without the kv cache")
     fig.speedup("kv cache speed-up (Base)", "base_nocache", "gen_base")
     print("\nedit (1 group, 10 steps, residuals kept outside)")
-    fig.line("pipeline_edit", "Pipeline.edit", TARGET_SMALL_EDIT)
+    fig.line("pipeline_edit", "Pipeline.edit(guided=False): refine only", TARGET_SMALL_EDIT)
+    fig.line("pipeline_edit_guided", f"Pipeline.edit: refine + guidance ({pipe.edit_guidance} iterations)")
     fig.parts("edit", n_stages, "  same steps timed one by one: total", decode=False)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,26 @@ def _pipeline(args):
     if getattr(args, "top_k", None):
         kw["top_k"] = args.top_k
     return Pipeline(args.model, device=args.device or "cpu", **kw)
+
+
+def _check_numbers(args) -> None:
+    """Refuse absurd requests before loading the model (and before they can exhaust memory)."""
+    from core.model.pipeline import Pipeline
+
+    samples = getattr(args, "samples", 1)
+    if not 1 <= samples <= Pipeline.MAX_SAMPLES:
+        raise ValueError(f"--samples must be 1..{Pipeline.MAX_SAMPLES}, got {samples}")
+    seconds = getattr(args, "seconds", None)
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"--seconds must be a positive number, got {seconds}")
+    # resampling to a huge frame rate would allocate that many frames
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise ValueError(f"--fps must be a frame rate in (0, 1000], got {args.fps}")
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ValueError(f"--temperature must be 0 or more, got {args.temperature}")
+    top_k = getattr(args, "top_k", None)
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"--top-k must be 1 or more, got {top_k}")
 
 
 def _outputs(path: str, n: int) -> list[Path]:
@@ -39,6 +60,7 @@ def _check_output(path: str) -> None:
 def cmd_generate(args) -> int:
     from core.formats.motion_files import save_motion
 
+    _check_numbers(args)
     if args.output:
         _check_output(args.output)
     length = None
@@ -83,12 +105,14 @@ def cmd_edit(args) -> int:
     from core.eval.generation_eval import edit_effect
     from core.formats.motion_files import load_motion, save_motion
 
+    _check_numbers(args)
     _check_output(args.output)
     edits = [parse_edit(s) for s in args.set]
     pipe = _pipeline(args)
     motion = load_motion(args.input, pipe, prompt=args.prompt)
     t0 = time.perf_counter()
-    out = pipe.edit(motion, edits, keep_residuals_outside=not args.all_residuals, seed=args.seed)
+    out = pipe.edit(motion, edits, keep_residuals_outside=not args.all_residuals, seed=args.seed,
+                    guided=not args.no_guidance)
     took = time.perf_counter() - t0
     save_motion(args.output, out, fps=args.fps)
     r = edit_effect(motion, out, edits)
@@ -135,6 +159,9 @@ def register(sub) -> None:
                    help="make CODE (a name from `pgr2m codes`, or its id) active on token steps "
                         "START..END-1 (4 frames each); repeatable")
     s.add_argument("--prompt", help="text condition for the residual detail (default: the saved prompt)")
+    s.add_argument("--no-guidance", action="store_true",
+                   help="only re-predict residual codes with the Refine Transformer; faster, but the "
+                        "asked code often does not show (see docs/generation.md)")
     s.add_argument("--all-residuals", action="store_true",
                    help="re-predict residual codes everywhere, not only inside the edited steps")
     s.add_argument("--model")

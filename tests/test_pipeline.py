@@ -64,7 +64,7 @@ def test_edit_sets_the_code_on_its_steps_and_keeps_the_rest(pipe):
     group = pc.GROUPS[0]
     current = m.code_ids()[:, 0]
     new = next(c for c in group.code_ids if not (current[4:9] == c).any())
-    out = pipe.edit(m, [Edit(new, 4, 9)])
+    out = pipe.edit(m, [Edit(new, 4, 9)], guided=False)
     ids = out.code_ids()
     assert (ids[4:9, 0] == new).all()
     assert np.array_equal(ids[:4], m.code_ids()[:4]) and np.array_equal(ids[9:], m.code_ids()[9:])
@@ -72,10 +72,16 @@ def test_edit_sets_the_code_on_its_steps_and_keeps_the_rest(pipe):
     assert np.array_equal(out.residual_codes[:, :4], m.residual_codes[:, :4])
     assert np.array_equal(out.residual_codes[:, 9:], m.residual_codes[:, 9:])
     assert out.n_frames == m.n_frames and not np.array_equal(out.joints, m.joints)
-    assert np.array_equal(pipe.edit(m, [Edit(new, 4, 9)]).joints, out.joints)    # deterministic
+    assert np.array_equal(pipe.edit(m, [Edit(new, 4, 9)], guided=False).joints, out.joints)  # deterministic
+    # guidance then changes only the residual codes of the edited steps and one step each side
+    guided = pipe.edit(m, [Edit(new, 4, 9)])
+    assert np.array_equal(guided.pose_codes, out.pose_codes)
+    assert np.array_equal(guided.residual_codes[:, :3], m.residual_codes[:, :3])
+    assert np.array_equal(guided.residual_codes[:, 10:], m.residual_codes[:, 10:])
+    assert np.array_equal(pipe.edit(m, [Edit(new, 4, 9)]).residual_codes, guided.residual_codes)
     assert np.array_equal(m.code_ids()[4:9, 0], current[4:9])                   # input untouched
     # without keeping, every step's residual codes are re-predicted from the edited pose codes
-    everywhere = pipe.edit(m, [Edit(new, 4, 9)], keep_residuals_outside=False)
+    everywhere = pipe.edit(m, [Edit(new, 4, 9)], keep_residuals_outside=False, guided=False)
     fresh = pipe.from_codes(out.pose_codes, None, m.prompt, seed=0)
     assert np.array_equal(everywhere.residual_codes, fresh.residual_codes)
 

@@ -158,7 +158,7 @@ def evaluate_edits(model_dir=None, data_dir="", split="test", n_edits=200, span=
         choices = [c for c in g.code_ids if c not in set(current.tolist())] or [c for c in g.code_ids if c != current[0]]
         code = int(rng.choice(choices))
         edit = Edit(code, start, start + n)
-        variants = {"refine": pipe.edit(m, [edit])}
+        variants = {"refine": pipe.edit(m, [edit], guided=False), "guided": pipe.edit(m, [edit])}
         # the released notebook decodes the edited pose codes without residuals
         pose = variants["refine"].pose_codes
         feats, joints = pipe.decode(pose, None)
@@ -172,7 +172,7 @@ def evaluate_edits(model_dir=None, data_dir="", split="test", n_edits=200, span=
         # how often the unedited motion already parsed to the new code there (chance level)
         row["before_shown"] = float((pc.parse(m.joints)[::UNIT][start:start + n, code]).mean())
         rows.append(row)
-        by_kind.setdefault(g.kind, []).append(row["refine_shown"])
+        by_kind.setdefault(g.kind, []).append(row["guided_shown"])
         if progress:
             progress(i + 1, n_edits, g.name)
     keys = [k for k in rows[0] if k not in ("group", "kind")]

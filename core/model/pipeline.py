@@ -50,6 +50,7 @@ def load_refine(path: str | Path, device="cpu"):
 import os                                   # noqa: E402
 import threading                            # noqa: E402
 from collections import OrderedDict         # noqa: E402
+from contextlib import contextmanager       # noqa: E402
 from dataclasses import dataclass, field, replace   # noqa: E402
 
 import numpy as np                          # noqa: E402
@@ -65,6 +66,49 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "
 
 class PipelineError(ValueError):
     """A request the pipeline cannot serve (bad prompt, length, edit, model folder)."""
+
+
+def _show(value) -> str:
+    """A short repr for messages (repr itself refuses ints of more than 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = "a number too long to show"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _whole(name: str, value) -> int:
+    """int(value), or a PipelineError naming the argument (NaN, infinity, text, None)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise PipelineError(f"{name} must be a whole number, got {_show(value)}") from None
+
+
+def _check_seed(seed):
+    if seed is None:
+        return None
+    seed = _whole("seed", seed)
+    if not -2**63 <= seed < 2**64:                # what torch.Generator.manual_seed takes
+        raise PipelineError(f"seed must be -2**63..2**64-1, got {_show(seed)}")
+    return seed
+
+
+_OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
+
+
+@contextmanager
+def _out_of_memory_is_an_error(device, doing: str, advice: str):
+    """Turn running out of (device) memory into a PipelineError: the app stays up and the
+    user learns what to reduce."""
+    try:
+        yield
+    except Exception as exc:
+        # other backends (MPS, older CUDA paths) report it as a plain RuntimeError
+        if not (isinstance(exc, _OUT_OF_MEMORY)
+                or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())):
+            raise
+        raise PipelineError(f"out of memory on {device} while {doing}; {advice}") from None
 
 
 @dataclass
@@ -115,10 +159,10 @@ class Edit:
 
     def resolve(self, n_steps: int) -> tuple[int, int, int]:
         code = resolve_code(self.code)
-        end = n_steps if self.end is None else int(self.end)
-        start = int(self.start)
+        end = n_steps if self.end is None else _whole("edit end", self.end)
+        start = _whole("edit start", self.start)
         if not 0 <= start < end <= n_steps:
-            raise PipelineError(f"edit range {start}:{end} is not inside the motion's {n_steps} steps")
+            raise PipelineError(f"edit range {_show(start)}:{_show(end)} is not inside the motion's {n_steps} steps")
         return code, start, end
 
 
@@ -131,10 +175,14 @@ _PLAIN = {_plain(c.name): c.index for c in pc.CODES}
 
 def resolve_code(code: int | str) -> int:
     """A code id or name (case, dashes and degree signs forgiven; a unique part of a name works)."""
-    if isinstance(code, (int, np.integer)) or (isinstance(code, str) and code.strip().isdigit()):
-        i = int(code)
+    # isdecimal, not isdigit: int() refuses digits such as "²"
+    if isinstance(code, (int, np.integer)) or (isinstance(code, str) and code.strip().isdecimal()):
+        try:
+            i = int(code)
+        except ValueError:                  # more digits than int() converts
+            raise PipelineError(f"pose code id {_show(code)} is out of range 0..{pc.N_CODES - 1}") from None
         if not 0 <= i < pc.N_CODES:
-            raise PipelineError(f"pose code id {i} is out of range 0..{pc.N_CODES - 1}")
+            raise PipelineError(f"pose code id {_show(i)} is out of range 0..{pc.N_CODES - 1}")
         return i
     key = _plain(str(code))
     if key in _PLAIN:
@@ -158,7 +206,15 @@ class Pipeline:
 
     Thread-safe: one call runs at a time (the app calls it from a worker thread)."""
 
-    MAX_SAMPLES = 64
+    MAX_SAMPLES = 64                # per prompt; the project file holds at most 64 samples
+    MAX_BATCH = 256                 # motions per generate call (prompts x samples)
+    # the encoder reads ~77 tokens (a few hundred characters); this still takes a pasted
+    # paragraph but not megabytes of text to clean and cache
+    MAX_PROMPT_CHARS = 20_000
+    MAX_EDITS = 4096                # more than one per group and step (70 x 49)
+    # from_joints uses only the first max_frames; an hour at 20 fps bounds the memory
+    # the features of the whole input take before that cut
+    MAX_INPUT_FRAMES = 72_000
 
     def __init__(self, model_dir: str | Path | None = None, device: str = "cpu", *,
                  text_encoder: str | None = None, temperature: float = 1.0, top_k: int | None = None,
@@ -193,6 +249,7 @@ class Pipeline:
         self.temperature, self.top_k = temperature, top_k
         self.refine_temperature, self.min_steps = refine_temperature, min_steps
         self.edit_context = 12      # token steps (2.4 s) of context each side of an edit
+        self.edit_guidance = 20     # search iterations that make an edit show (0: refine only)
         self._encoder = None
         self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
@@ -203,11 +260,20 @@ class Pipeline:
 
     # -- text ----------------------------------------------------------------
 
+    def _check_prompts(self, prompts: list) -> None:
+        for p in prompts:
+            if not isinstance(p, str):
+                raise PipelineError(f"a prompt must be text, got {type(p).__name__}")
+            if len(p) > self.MAX_PROMPT_CHARS:
+                raise PipelineError(f"the prompt is {len(p)} characters long; at most {self.MAX_PROMPT_CHARS} "
+                                    "are accepted (the model reads only its first sentence or two)")
+
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """(B, 12, text_dim) conditions; recent prompts are cached."""
         from core.model.conditioning import encode_conditions
         from core.text import load_text_encoder
 
+        self._check_prompts(prompts)
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cond_cache]
         if missing:
             if self._encoder is None:
@@ -248,10 +314,10 @@ class Pipeline:
     def _steps(self, length: int | None) -> int | None:
         if length is None:
             return None
-        length = int(length)
+        length = _whole("length", length)
         if not UNIT <= length <= self.max_frames:
             raise PipelineError(f"length must be {UNIT}..{self.max_frames} frames "
-                                f"({self.max_frames / FPS:.1f} s at {FPS:g} fps), got {length}")
+                                f"({self.max_frames / FPS:.1f} s at {FPS:g} fps), got {_show(length)}")
         return max(1, round(length / UNIT))
 
     @torch.no_grad()
@@ -263,13 +329,33 @@ class Pipeline:
         length: frames wanted (rounded to 4), or None to let the model end the motion.
         seed: the same seed gives the same motions; None draws one (kept in Motion.seed).
         residuals=False decodes the pose codes alone (the Base Transformer's output)."""
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        try:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        except TypeError:
+            raise PipelineError(f"prompt must be text or a list of texts, got {type(prompt).__name__}") from None
         if not prompts:
             raise PipelineError("no prompt given")
-        if not 1 <= int(n_samples) <= self.MAX_SAMPLES:
-            raise PipelineError(f"n_samples must be 1..{self.MAX_SAMPLES}, got {n_samples}")
+        if len(prompts) > self.MAX_BATCH:
+            raise PipelineError(f"{len(prompts)} prompts in one request; at most {self.MAX_BATCH}")
+        self._check_prompts(prompts)
+        n_samples = _whole("n_samples", n_samples)
+        if not 1 <= n_samples <= self.MAX_SAMPLES:
+            raise PipelineError(f"n_samples must be 1..{self.MAX_SAMPLES}, got {_show(n_samples)}")
+        if len(prompts) * n_samples > self.MAX_BATCH:
+            raise PipelineError(f"{len(prompts)} prompts x {n_samples} samples is {len(prompts) * n_samples} "
+                                f"motions; at most {self.MAX_BATCH} in one request")
         steps = self._steps(length)
-        with self._lock:
+        seed = _check_seed(seed)
+        cfg = self.base.config
+        if cond is not None and (not isinstance(cond, torch.Tensor)
+                                 or tuple(cond.shape) != (len(prompts), cfg.n_text_tokens, cfg.text_dim)):
+            got = tuple(cond.shape) if isinstance(cond, torch.Tensor) else f"a {type(cond).__name__}"
+            raise PipelineError(f"cond must be a ({len(prompts)}, {cfg.n_text_tokens}, {cfg.text_dim}) tensor, "
+                                f"got {got}")
+        frames = f"{steps * UNIT} frames" if steps else f"up to {self.max_frames} frames"
+        with self._lock, _out_of_memory_is_an_error(
+                self.device, f"generating {len(prompts) * n_samples} motion(s) of {frames}",
+                "ask for fewer samples or prompts, or a shorter length"):
             seed = _new_seed() if seed is None else int(seed)
             gen = torch.Generator().manual_seed(seed)
             if cond is None:
@@ -300,12 +386,21 @@ class Pipeline:
 
     @torch.no_grad()
     def edit(self, motion: Motion, edits: list[Edit], keep_residuals_outside: bool = True,
-             seed: int | None = 0) -> Motion:
+             seed: int | None = 0, guided: bool = True) -> Motion:
         """Set pose codes over step ranges, re-predict the residual codes with the Refine
         Transformer and decode. keep_residuals_outside keeps the residual codes of unedited
-        steps (they still condition the edited ones), so the rest of the motion stays put."""
+        steps (they still condition the edited ones), so the rest of the motion stays put.
+        guided then searches the edited steps' residual codes until the decoded joints show
+        the asked codes (core.model.edit_guidance; ``edit_guidance`` iterations, 0 = off)."""
+        edits = list(edits)
         if not edits:
             raise PipelineError("no edit given")
+        if len(edits) > self.MAX_EDITS:
+            raise PipelineError(f"{len(edits)} edits in one request; at most {self.MAX_EDITS}")
+        if not all(isinstance(e, Edit) for e in edits):
+            raise PipelineError("edits must be Edit(code, start, end) items")
+        self._check_motion(motion)
+        seed = _check_seed(seed)
         S = motion.n_steps
         pose = np.array(motion.pose_codes, dtype=bool, copy=True)
         changed = np.zeros(S, bool)
@@ -315,7 +410,9 @@ class Pipeline:
             pose[start:end, g.first_code:g.first_code + g.n_codes] = False
             pose[start:end, code] = True
             changed[start:end] = True
-        with self._lock:
+        with self._lock, _out_of_memory_is_an_error(
+                self.device, f"editing a {motion.n_frames}-frame motion",
+                "keep the residual codes outside the edit, or edit a shorter motion"):
             cond = (torch.from_numpy(motion.cond) if motion.cond is not None
                     else self.encode_text([motion.prompt])[0].cpu())[None].to(self.device)
             gen = torch.Generator().manual_seed(_new_seed() if seed is None else int(seed))
@@ -331,7 +428,33 @@ class Pipeline:
             idx = self.refine.sample(cond, torch.from_numpy(pose[a:b])[None].to(self.device),
                                      temperature=self.refine_temperature, generator=gen, keep=keep, known=known)
             res[:, a:b] = idx[0].cpu().numpy()
+            if guided and self.edit_guidance > 0:
+                from core.model.edit_guidance import guide_residuals
+
+                res = guide_residuals(
+                    self.tokenizer, torch.as_tensor(self.mean, dtype=torch.float32, device=self.device),
+                    torch.as_tensor(self.std, dtype=torch.float32, device=self.device),
+                    torch.from_numpy(pose).to(self.device), torch.from_numpy(res).to(self.device),
+                    [e.resolve(S) for e in edits], iterations=self.edit_guidance).cpu().numpy()
             return self._motion(pose, res, motion.prompt, motion.seed, cond[0].cpu().numpy())
+
+    def _check_motion(self, motion: Motion) -> None:
+        """A motion this model can edit: a Motion from another model or a damaged file would
+        otherwise fail deep inside the transformers."""
+        pose, res, cond = motion.pose_codes, motion.residual_codes, motion.cond
+        shape, limit = np.shape(pose), self.base.config.max_tokens - 1
+        S = shape[0] if len(shape) == 2 else 0
+        n, n_codes = self.tokenizer.config.n_stages, self.tokenizer.config.n_codes
+        if len(shape) != 2 or shape[1] != pc.N_CODES or not 1 <= S <= limit:
+            raise PipelineError(f"the motion's pose codes must be (1..{limit} steps, {pc.N_CODES}), "
+                                f"got {np.shape(pose)}")
+        if np.shape(res) != (n, S) or np.min(res) < 0 or np.max(res) >= n_codes:
+            raise PipelineError(f"the motion's residual codes must be ({n}, {S}) in 0..{n_codes - 1} for this model, "
+                                f"got shape {np.shape(res)}")
+        want = (self.base.config.n_text_tokens, self.refine.config.text_dim)
+        if cond is not None and np.shape(cond) != want:
+            raise PipelineError(f"the motion's text condition is {np.shape(cond)}, this model expects {want} "
+                                "(made with another text encoder?)")
 
     def from_codes(self, pose_codes: np.ndarray, residual_codes: np.ndarray | None, prompt: str = "",
                    seed: int | None = 0) -> Motion:
@@ -356,9 +479,18 @@ class Pipeline:
         """Tokenize any motion (T, 22, 3) so it can be edited: features, pose codes, residuals."""
         from core.features import extract_features, normalize
 
-        joints = np.asarray(joints, np.float32)
+        try:
+            joints = np.asarray(joints, np.float32)
+        except (TypeError, ValueError) as exc:
+            raise PipelineError(f"joints must be a numeric (T, 22, 3) array ({exc})") from None
         if joints.ndim != 3 or joints.shape[1:] != (22, 3):
             raise PipelineError(f"joints must be (T, 22, 3), got {joints.shape}")
+        if len(joints) > self.MAX_INPUT_FRAMES:
+            raise PipelineError(f"the motion has {len(joints)} frames; at most {self.MAX_INPUT_FRAMES} "
+                                f"({self.MAX_INPUT_FRAMES / FPS / 60:.0f} min at {FPS:g} fps) are accepted, and only "
+                                f"the first {self.max_frames} are used: trim it first")
+        if not np.isfinite(joints).all():
+            raise PipelineError("joints contain NaN or infinite values (or numbers too large for float32)")
         feats = extract_features(joints)
         n = min(len(feats), self.max_frames) // UNIT * UNIT
         if n < UNIT:

@@ -1,0 +1,163 @@
+"""Make an edited pose code show in the decoded motion.
+
+Setting one group's code leaves the other 69 codes, and the residual codes, describing the
+old pose; the decoder follows that majority and the edit barely shows (measured: the asked
+code appears no more often than by chance). Guidance searches the residual codes of the
+edited steps for ones whose decoding a differentiable twin of the pose-code parser measures
+in the asked bins, while the rest of the motion holds still. Nudging the continuous latent
+instead reaches the bins but falls off the codebooks: re-quantized, the edit is lost. The
+motion stays a set of codes, so saving, undo and later edits work as before.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core import posecodes as pc
+from core.features import layout
+from core.skeleton import T2M
+
+_BLOCKS = layout(T2M).blocks
+# one bin of each kind, so every constraint is measured in "bins"
+_UNIT = {"angle": 10.0, "distance": 0.1, "relX": 0.15, "relY": 0.15, "relZ": 0.15, "relV": 10.0, "ground": 0.1}
+_MARGIN = 0.3   # of a bin: aim inside the asked bin, not on its edge
+_IDX = {k: [torch.as_tensor(i) for i in v] for k, v in pc._IDX.items()}
+
+
+def code_bounds(code: int) -> tuple[float, float]:
+    """The measured-value interval (lo, hi] a code stands for (infinite at the ends)."""
+    c = pc.CODES[code]
+    g = pc.GROUPS[c.group]
+    thr = pc.THRESHOLDS[g.kind]
+    local = code - g.first_code
+    lo = -math.inf if local == 0 else float(thr[local - 1])
+    hi = math.inf if local == len(thr) else float(thr[local])
+    return lo, hi
+
+
+def facing_positions(features: Tensor) -> Tensor:
+    """Denormalised features (T, 263) -> joints (T, 22, 3) in the body's facing frame,
+    pelvis over the origin: the frame the parser measures in."""
+    root_y = features[:, _BLOCKS["root_y"]]
+    root = torch.cat([torch.zeros_like(root_y), root_y, torch.zeros_like(root_y)], dim=-1)
+    ric = features[:, _BLOCKS["ric"]].reshape(len(features), -1, 3)
+    return torch.cat([root[:, None], ric], dim=1)
+
+
+def _unit(v: Tensor) -> Tensor:
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def measure(p: Tensor) -> Tensor:
+    """Torch twin of posecodes.measure for joints already in the facing frame: (T, 22, 3) -> (T, 70)."""
+    lw, rw = p[:, 20], p[:, 21]
+    lm = lw + pc._MIDDLE2_OFFSET * _unit(lw - p[:, 18])
+    rm = rw + pc._MIDDLE2_OFFSET * _unit(rw - p[:, 19])
+    torso = (p[:, 0] + p[:, 12] + p[:, 9]) / 3.0
+    p = torch.cat([p, torch.stack([lm, rm, 0.5 * (lw + lm), 0.5 * (rw + rm), torso], dim=1)], dim=1)
+    cols = []
+    a, m, b = (p[:, i] for i in _IDX["angle"])
+    u, v = a - m, b - m
+    cross = torch.linalg.cross(u, v).norm(dim=-1)
+    cols.append(torch.rad2deg(torch.atan2(cross, (u * v).sum(-1))))
+    da, db = _IDX["distance"]
+    cols.append((p[:, da] - p[:, db]).norm(dim=-1))
+    for axis, kind in enumerate(("relX", "relY", "relZ")):
+        ia, ib = _IDX[kind]
+        cols.append(p[:, ia, axis] - p[:, ib, axis])
+    ia, ib = _IDX["relV"]
+    d = p[:, ib] - p[:, ia]
+    horiz = torch.sqrt(d[..., 0] ** 2 + d[..., 2] ** 2 + 1e-12)
+    cols.append(torch.rad2deg(torch.atan2(horiz, d[..., 1].abs() + 1e-12)))
+    floor = p[:, :22, 1].min(dim=1, keepdim=True).values
+    cols.append(p[:, _IDX["ground"][0], 1] - floor)
+    return torch.cat(cols, dim=1)
+
+
+def _targets(edits: list[tuple[int, int, int]], n_frames: int, unit: int):
+    """(frame mask (F, 70), lo, hi, scale) tensors of the asked codes' intervals, in bins."""
+    mask = torch.zeros(n_frames, pc.N_GROUPS, dtype=torch.bool)
+    lo = torch.full((n_frames, pc.N_GROUPS), -math.inf)
+    hi = torch.full((n_frames, pc.N_GROUPS), math.inf)
+    scale = torch.tensor([_UNIT[g.kind] for g in pc.GROUPS])
+    for code, start, end in edits:
+        g = pc.CODES[code].group
+        a, b = start * unit, min(end * unit, n_frames)
+        low, high = code_bounds(code)
+        width = (high - low) if math.isfinite(high - low) else 2 * _UNIT[pc.GROUPS[g].kind]
+        margin = min(_MARGIN * _UNIT[pc.GROUPS[g].kind], 0.25 * width)
+        mask[a:b, g] = True
+        lo[a:b, g] = low + margin
+        hi[a:b, g] = high - margin
+    return mask, lo, hi, scale
+
+
+@torch.enable_grad()
+def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residuals: Tensor,
+                    edits: list[tuple[int, int, int]], *, iterations: int = 20, lr: float = 0.5,
+                    keep_weight: float = 4.0, turn_weight: float = 100.0, context: int = 1,
+                    unit: int = 4) -> Tensor:
+    """New residual codes (n_stages, S) whose decoding shows ``edits`` (code, start, end steps).
+
+    pose (S, 392) bool holds the edited codes, residuals (n_stages, S) the refined ones. Only the
+    residual codes of edited steps (and ``context`` steps each side) change: each is a choice
+    among the stage's codes, relaxed to a softmax with the hard choice in the forward pass
+    (straight-through), so every step of the search decodes real codes. The loss asks the
+    measured values into the asked codes' bins, holds the decoded features of other frames
+    (keep_weight) and the body's heading (turn_weight: a small change of turning speed would
+    otherwise rotate the whole rest of the motion).
+    """
+    n_steps = pose.shape[0]
+    edited = np.zeros(n_steps, bool)
+    for _, start, end in edits:
+        edited[max(0, start - context):min(n_steps, end + context)] = True
+    steps = torch.from_numpy(np.flatnonzero(edited))
+    if not len(steps) or iterations <= 0:
+        return residuals
+    dec = tokenizer.decoder
+    dtype = tokenizer.pose_codebook.dtype
+    with torch.no_grad():
+        values = tokenizer.codebook_values().float()               # (L, K, D)
+        p = tokenizer.pose_latents(pose[None].to(dtype))[0].float()
+        base = p + tokenizer.residual_latents(residuals[None])[0].float()
+        ref = dec(base[None].to(dtype))[0].float()
+    n_codes = values.shape[1]
+    mask, lo, hi, scale = _targets(edits, ref.shape[0], unit)
+    held = ~mask.any(dim=1)
+    mean, std = mean.to(ref), std.to(ref)
+    logits = (4.0 * torch.nn.functional.one_hot(residuals[:, steps], n_codes).float()).requires_grad_(True)
+    opt = torch.optim.Adam([logits], lr=lr)
+    for _ in range(iterations):
+        soft = torch.softmax(logits, dim=-1)
+        hard = torch.nn.functional.one_hot(soft.argmax(-1), n_codes).to(soft)
+        choice = hard - soft.detach() + soft                       # hard forward, soft gradient
+        z = base.index_put((steps,), p[steps] + torch.einsum("lsk,lkd->sd", choice, values))
+        f = dec(z[None].to(dtype))[0].float()
+        vals = measure(facing_positions(f * std + mean))
+        miss = (torch.relu(lo - vals) + torch.relu(vals - hi)) / scale
+        loss_code = (miss * mask).sum() / mask.sum().clamp_min(1)
+        if loss_code.item() == 0.0:
+            break               # the codes decoded this round already show the edit: keep them
+        loss_keep = ((f - ref) ** 2)[held].mean() if held.any() else f.new_zeros(())
+        turn = torch.cumsum((f[:, 0] - ref[:, 0]) * std[0], dim=0)  # heading change, radians
+        loss = loss_code + keep_weight * loss_keep + turn_weight * (turn ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = residuals.clone()
+    out[:, steps] = logits.detach().argmax(-1).to(out)
+    return out
+
+
+def shown_share(joints: np.ndarray, edits: list[tuple[int, int, int]], unit: int = 4) -> float:
+    """Share of edited steps whose parsed pose (frame 4t of step t) shows the asked code."""
+    parsed = pc.parse(joints)[::unit]
+    hits = total = 0
+    for code, start, end in edits:
+        hits += int(parsed[start:end, code].sum())
+        total += end - start
+    return hits / max(total, 1)
