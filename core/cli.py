@@ -140,6 +140,42 @@ def _train_config(args):
     return cfg
 
 
+class _StopOnSigterm:
+    """SIGTERM (the app's Cancel) ends training cleanly with a checkpoint at the current step;
+    before the loop first polls (data loading), it interrupts at once."""
+
+    requested = False
+
+    def __init__(self):
+        self.polling = False
+
+    def __enter__(self):
+        import signal
+
+        self._installed = False
+        try:
+            self._old = signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+        except ValueError:                      # not the main thread
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._old if self._old is not None else signal.SIG_DFL)
+
+    def _handle(self, signum, frame):
+        if not self.polling:
+            raise KeyboardInterrupt
+        _StopOnSigterm.requested = True
+
+    def __call__(self) -> bool:
+        self.polling = True
+        return _StopOnSigterm.requested
+
+
 def cmd_train(args) -> int:
     import os
 
@@ -171,10 +207,14 @@ def cmd_train(args) -> int:
             bar.write(f"step {event['step']}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
 
     try:
-        result = train(stage, cfg, progress=progress, resume=args.resume)
+        with _StopOnSigterm() as stop:
+            result = train(stage, cfg, progress=progress, should_stop=stop, resume=args.resume)
     finally:
         if bar is not None:
             bar.close()
+    if result.status == "cancelled":
+        print(f"cancelled at step {result.step}; run the same command again to resume", flush=True)
+        return 130
     if rank0:
         print(f"{result.status} at step {result.step}; best {get_stage(args.stage).best_metric} "
               f"{result.best if result.best is not None else '-'}; run folder {result.out}")
@@ -216,8 +256,11 @@ def cmd_train_all(args) -> int:
         if _stage_done(run, cfg.max_steps):
             print(f"{stage}: already trained ({run}); skipped")
             continue
+        if _StopOnSigterm.requested:              # cancelled while the last stage exported
+            return 130
         print(f"== {stage} ==", flush=True)
-        cmd_train(sub)
+        if cmd_train(sub) != 0:
+            return 130
     print(f"model folder: {out} (use --model {out})")
     return 0
 
@@ -266,11 +309,12 @@ def _evaluate_model(args) -> int:
     else:
         s = result["summary"]
         print(f"{result['edits']} random one-group edits of 4-10 steps on generated motions:")
-        print(f"  new code shown after the edit: {100 * s['refine_shown']:.1f} % of edited steps "
-              f"(pose codes only, no residuals: {100 * s['pose_only_shown']:.1f} %; before the edit: "
-              f"{100 * s['before_shown']:.1f} %)")
-        print(f"  pose outside the edit moved: {s['refine_outside_mm']:.1f} mm (pose codes only: "
-              f"{s['pose_only_outside_mm']:.1f} mm)")
+        print("  share of edited steps that show the new code, and how far the pose outside moved:")
+        for key, name in (("guided", "guided edit (default)"), ("refine", "refine only (--no-guidance)"),
+                          ("pose_only", "pose codes only, no residuals")):
+            print(f"    {name:31s} {100 * s[key + '_shown']:5.1f} % shown, {s[key + '_outside_mm']:5.1f} mm outside")
+        print(f"    {'before the edit (chance)':31s} {100 * s['before_shown']:5.1f} %")
+        print("  guided edit, by kind of code:")
         for kind, (v, n) in s["by_kind"].items():
             print(f"  {kind:9s} {100 * v:5.1f} % shown ({n} edits)")
     if args.json:
@@ -334,9 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_evaluate)
 
+    from core.cli_export import register as register_export
     from core.cli_motion import register
 
     register(sub)
+    register_export(sub)
 
     s = sub.add_parser("dataset-info", help="clip counts and pose-code statistics of a dataset folder")
     s.add_argument("folder")
@@ -347,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _t2m_error() -> type:
+    """T2MEvaluatorError (a RuntimeError), imported only once something has failed."""
+    from core.eval.t2m_original import T2MEvaluatorError
+
+    return T2MEvaluatorError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
@@ -355,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, TextEncoderError) as exc:   # our error classes derive from these
+    except (ValueError, OSError, TextEncoderError, _t2m_error()) as exc:   # our error classes
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

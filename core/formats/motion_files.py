@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,30 +11,82 @@ import numpy as np
 from core import atomic
 from core import posecodes as pc
 
-WRITABLE = (".npy", ".bvh", ".json")
+# extension -> format; "features" is HumanML3D's (T, 263) .npy, picked by name, not extension
+FORMATS = {".npy": "npy", ".bvh": "bvh", ".fbx": "fbx", ".glb": "glb", ".json": "json"}
+WRITABLE = tuple(FORMATS)
 READABLE = (".json", ".npy", ".bvh")
+EXPORT_FORMATS = ("bvh", "fbx", "glb", "npy", "features", "json")
 
 
 class MotionFileError(ValueError):
     pass
 
 
-def save_motion(path: str | Path, motion, *, fps: float | None = None, scale: float = 1.0) -> Path:
-    """.npy: joints (T, 22, 3) float32, metres, Y up; .bvh: the 22-joint rig (fps resamples,
-    scale 100 for centimetres); .json: the pose codes with names, the residual codes and prompt."""
+def format_for(path: str | Path, fmt: str | None = None) -> str:
+    """The format a path asks for: ``fmt`` when given, else its extension's."""
     path = Path(path)
+    if fmt is not None:
+        if fmt not in EXPORT_FORMATS:
+            raise MotionFileError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        return fmt
     ext = path.suffix.lower()
-    if ext == ".npy":
-        atomic.save_npy(path, np.asarray(motion.joints, np.float32))
-    elif ext == ".bvh":
-        from core.formats.bvh_export import save_bvh
-
-        save_bvh(path, motion.joints, fps=motion.fps, target_fps=fps, scale=scale)
-    elif ext == ".json":
-        atomic.write_text(path, json.dumps(motion.codes_json(), indent=1, ensure_ascii=False))
-    else:
+    if ext not in FORMATS:
         raise MotionFileError(f"{path.name}: cannot write {ext or 'a file without extension'}; "
                               f"use one of {', '.join(WRITABLE)}")
+    return FORMATS[ext]
+
+
+def _frame_range(n_frames: int, frames: tuple[int, int] | None) -> slice:
+    if frames is None:
+        return slice(0, n_frames)
+    start, end = (int(v) for v in frames)
+    if not 0 <= start < end <= n_frames:
+        raise MotionFileError(f"frame range {start}:{end} must lie within 0:{n_frames} with start before end")
+    return slice(start, end)
+
+
+def save_motion(path: str | Path, motion, *, fps: float | None = None, scale: float | None = None,
+                frames: tuple[int, int] | None = None, fmt: str | None = None) -> Path:
+    """Write a motion in the format its extension (or ``fmt``) names:
+
+    - npy: joints (T, 22, 3) float32, metres, Y up; features: HumanML3D's (T, 263) float32;
+    - bvh / fbx / glb: the 22-joint rig; ``fps`` resamples; ``scale`` sets units (bvh default 1 =
+      metres, fbx default 100 = centimetres; glTF is always metres);
+    - json: the pose codes with names, the residual codes and the prompt (whole steps).
+    ``frames`` (start, end) keeps that range of frames (json: the steps inside it)."""
+    path = Path(path)
+    kind = format_for(path, fmt)
+    cut = _frame_range(motion.n_frames, frames)
+    joints = np.asarray(motion.joints)[cut]
+    for name, value in (("fps", fps), ("scale", scale)):
+        if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+            raise MotionFileError(f"{name} must be a positive number, got {value}")
+    if kind == "npy":
+        atomic.save_npy(path, np.asarray(joints, np.float32))
+    elif kind == "features":
+        atomic.save_npy(path, np.asarray(motion.features, np.float32)[cut])
+    elif kind == "bvh":
+        from core.formats.bvh_export import save_bvh
+
+        save_bvh(path, joints, fps=motion.fps, target_fps=fps, scale=scale or 1.0)
+    elif kind == "fbx":
+        from core.formats.fbx_export import save_fbx
+
+        save_fbx(path, joints, fps=motion.fps, target_fps=fps, scale=scale or 100.0)
+    elif kind == "glb":
+        from core.formats.gltf_export import save_glb
+
+        save_glb(path, joints, fps=motion.fps, target_fps=fps)
+    else:
+        data = motion.codes_json()
+        if frames is not None:
+            unit = data["frames_per_step"]
+            a, b = cut.start // unit, -(-cut.stop // unit)
+            data["frames"] = cut.stop - cut.start
+            data["steps"] = data["steps"][a:b]
+            if data.get("residual_codes") is not None:
+                data["residual_codes"] = [row[a:b] for row in data["residual_codes"]]
+        atomic.write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
     return path
 
 
@@ -71,7 +124,7 @@ def load_motion(path: str | Path, pipeline, prompt: str | None = None):
         try:
             joints = atomic.load_npy(path)
         except ValueError as exc:
-            raise MotionFileError(f"{path}: not a plain .npy array ({exc})") from None
+            raise MotionFileError(str(exc)) from None
         return pipeline.from_joints(joints, prompt or "")
     if ext == ".bvh":
         from core.formats import bvh as bvh_io
