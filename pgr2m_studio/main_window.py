@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTextBrowser,
+from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTextBrowser,
                                QUndoView, QVBoxLayout, QWidget)
 
 from core.document import Document
@@ -15,6 +15,7 @@ from pgr2m_studio.commands import ReplaceMotion, SetSamples
 from pgr2m_studio.generate_panel import GeneratePanel
 from pgr2m_studio.inspector import CodeInspector
 from pgr2m_studio.playback import Playback
+from pgr2m_studio.preferences import Preferences, apply_theme
 from pgr2m_studio.timeline import PoseCodeGrid
 from pgr2m_studio.transport import TransportBar
 from pgr2m_studio.viewport import Viewport
@@ -35,7 +36,6 @@ Kobayashi et al., arXiv:2306.08861 (2023).</li>
 </ul>
 """
 PROJECT_FILTER = "PGR²M projects (*.pgr2m)"
-EXPORTS = {"BVH (*.bvh)": ".bvh", "Joints, NumPy (*.npy)": ".npy", "Pose codes, JSON (*.json)": ".json"}
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 8
 
@@ -50,11 +50,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("PGR²M Studio")
         self.setObjectName("MainWindow")
         self.settings = QSettings()
+        self.prefs = Preferences.load(self.settings)
+        apply_theme(self.prefs.theme)
         self.document = Document(n_samples=3)
         self.undo_stack = QUndoStack(self)
         self.runner = JobRunner(self)
         self.pipeline = None
-        self.model_dir = model_dir or self.settings.value("model_dir", None) or None
+        self.model_dir = model_dir or self.prefs.model_dir or None
         self._jobs: dict[int, str] = {}           # job id -> kind
         self._generate_job: int | None = None
         self._pending_edits: list = []
@@ -139,7 +141,7 @@ class MainWindow(QMainWindow):
         self._action(m, "&Save", self.save, QKeySequence.Save)
         self._action(m, "Save &As…", self.save_as, QKeySequence.SaveAs)
         m.addSeparator()
-        self.export_action = self._action(m, "&Export Motion…", self.export, "Ctrl+E")
+        self.export_action = self._action(m, "&Export Motion…", lambda: self.export(), "Ctrl+E")
         m.addSeparator()
         self.quit_action = self._action(m, "&Quit", self.close, QKeySequence("Ctrl+Q"))
         self.quit_action.setShortcutContext(Qt.ApplicationShortcut)
@@ -150,6 +152,8 @@ class MainWindow(QMainWindow):
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.Redo])
         m.addAction(undo)
         m.addAction(redo)
+        m.addSeparator()
+        self._action(m, "&Preferences…", self.show_preferences, "Ctrl+,")
         m = bar.addMenu("&View")
         self._action(m, "&Play / Pause", self.playback.toggle, Qt.Key_Space)
         self._action(m, "Step &Forward", lambda: self.playback.step(1), Qt.Key_Right)
@@ -162,6 +166,7 @@ class MainWindow(QMainWindow):
         self._action(m, "&Load Model Folder…", self.choose_model)
         self._action(m, "Use the &Built-in Model", lambda: self.load_model(None))
         self._action(m, "Model &Card…", self.show_model_card)
+        self._action(m, "&Train a Model…", self.show_training)
         m = bar.addMenu("&Help")
         self.about_action = self._action(m, "&About PGR²M Studio", self.show_about)
         self._fill_recent()
@@ -174,8 +179,10 @@ class MainWindow(QMainWindow):
         self.panel.set_ready(False, "Loading the model…")
         self.statusBar().showMessage("Loading the model…")
 
+        device = self.prefs.device
+
         def load():
-            pipe = Pipeline(model_dir)
+            pipe = Pipeline(model_dir, device)
             pipe.encode_text(["warm up"])      # loads the text encoder now, not on first Generate
             return pipe
 
@@ -185,6 +192,11 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Model folder (tokenizer/, base/, refine/)")
         if folder:
             self.load_model(folder)
+
+    def show_training(self) -> None:
+        from pgr2m_studio.training_dialog import open_for
+
+        open_for(self)
 
     def show_model_card(self) -> None:
         folder = Path(self.pipeline.model_dir) if self.pipeline else None
@@ -291,13 +303,14 @@ class MainWindow(QMainWindow):
         if self._edit_job is not None or not self._pending_edits:
             return
         code, start, end = self._pending_edits.pop(0)
-        before, pipe = self.document.motion, self.pipeline
+        before, pipe, guided = self.document.motion, self.pipeline, self.prefs.guided_edits
         name = pc.CODES[code].name
         steps = f"step {start}" if end - start == 1 else f"steps {start}–{end - 1}"
         text = f"{name} at {steps}"
         group = pc.CODES[code].group
         self._edit_job = self._submit(
-            lambda: (before, pipe.edit(before, [Edit(code, start, end)]), text, [(group, start, end)]),
+            lambda: (before, pipe.edit(before, [Edit(code, start, end)], guided=guided), text,
+                     [(group, start, end)]),
             "edit", "Editing")
 
     # -- document → views ----------------------------------------------------------
@@ -411,25 +424,47 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path.name}", 4000)
         return True
 
-    def export(self) -> bool:
+    def export(self, options: dict | None = None) -> bool:
+        """Export the current motion; without ``options`` the export dialog asks for them."""
         from core.formats.motion_files import save_motion
+        from pgr2m_studio.export_dialog import ExportDialog
 
         m = self.document.motion
         if m is None:
             self.statusBar().showMessage("Nothing to export yet: generate a motion first", 4000)
             return False
-        path, chosen = QFileDialog.getSaveFileName(self, "Export motion", self._last_folder(), ";;".join(EXPORTS))
-        if not path:
-            return False
-        if Path(path).suffix.lower() not in EXPORTS.values():
-            path += EXPORTS.get(chosen, ".bvh")
+        if options is None:
+            name = Path(self.document.path).stem if self.document.path else "motion"
+            dialog = ExportDialog(m.n_frames, m.fps, self._last_folder(), name, self)
+            if dialog.exec() != QDialog.Accepted:
+                return False
+            options = dialog.options()
+        options = dict(options)
+        path = Path(options.pop("path"))
         try:
-            save_motion(path, m)
+            save_motion(path, m, **options)
         except (OSError, ValueError) as exc:
-            QMessageBox.warning(self, "Cannot export", str(exc))
+            QMessageBox.warning(self, "Cannot export", f"{exc}\nThe motion is unchanged; nothing was written.")
             return False
-        self.statusBar().showMessage(f"Exported {Path(path).name}", 4000)
+        self.settings.setValue("last_folder", str(path.parent))
+        self.statusBar().showMessage(f"Exported {path.name}", 4000)
         return True
+
+    def show_preferences(self) -> bool:
+        from pgr2m_studio.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.prefs, self)
+        if dialog.exec() != QDialog.Accepted:
+            return False
+        self.apply_preferences(dialog.preferences())
+        return True
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        old, self.prefs = self.prefs, prefs
+        prefs.save(self.settings)
+        apply_theme(prefs.theme)
+        if (prefs.device, prefs.model_dir) != (old.device, old.model_dir):
+            self.load_model(prefs.model_dir or None)
 
     def autosave(self) -> None:
         from core.project import autosave

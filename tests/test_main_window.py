@@ -48,7 +48,7 @@ def generate(qtbot, win, prompt="a person walks", samples=2, seed=5, length=40):
 
 
 def test_generate_pick_edit_undo_save_reopen_export(window, qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QFileDialog
+    from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
     from core import posecodes as pc
     from core.formats.bvh import read
@@ -86,11 +86,36 @@ def test_generate_pick_edit_undo_save_reopen_export(window, qtbot, tmp_path, mon
     assert win.open_project(str(path))
     assert win.document.current == 1 and np.array_equal(win.document.motion.joints, edited.joints)
     assert win.viewport.frame_count == 40
-    # export BVH through the menu action's slot
+    # export through the menu action: the dialog picks FBX, 60 fps and frames 8..28
+    from pgr2m_studio.export_dialog import ExportDialog
+
+    fbx = tmp_path / "out.fbx"
+
+    def fill(dialog):
+        dialog.format.setCurrentIndex(dialog.format.findData("fbx"))
+        dialog.path.setText(str(fbx))
+        dialog.rate.setCurrentIndex(dialog.rate.findData(60.0))
+        dialog.whole.setChecked(False)
+        dialog.start.setValue(8)
+        dialog.end.setValue(28)
+        assert dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+        return QDialog.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", fill)
+    win.export_action.trigger()
+    from core.formats.fbx_binary import parse as parse_fbx
+
+    root = parse_fbx(fbx.read_bytes())
+    objects = next(n for n in root.children if n.name == "Objects")
+    assert sum(n.name == "Model" for n in objects.children) == 22
     bvh = tmp_path / "out.bvh"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bvh), "BVH (*.bvh)"))
-    assert win.export()
-    assert read(bvh).n_frames == 40
+    assert win.export({"path": bvh, "fmt": "bvh", "fps": None, "frames": None, "scale": 100.0})
+    assert read(bvh).n_frames == 40 and read(bvh).joints[1].offset[1] != 0
+    # a refused export says why and writes nothing
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    assert not win.export({"path": tmp_path / "x.bvh", "fmt": "bvh", "frames": (30, 10)})
+    assert "frame range" in warned[0] and not (tmp_path / "x.bvh").exists()
 
 
 PROJECT = "PGR²M projects (*.pgr2m)"
@@ -148,3 +173,31 @@ def test_autosave_and_recovery(window, qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
     win.offer_recovery()
     assert np.array_equal(win.document.motion.joints, joints)
+
+
+def test_preferences_reach_edits_and_the_model(window, qtbot, monkeypatch, model_dir, tmp_path):
+    from dataclasses import replace
+
+    from core import posecodes as pc
+    from core.model.pipeline import Pipeline
+
+    win = window
+    generate(qtbot, win, samples=1)
+    seen = []
+    real = Pipeline.edit
+    monkeypatch.setattr(Pipeline, "edit", lambda self, *a, **k: (seen.append(k.get("guided")), real(self, *a, **k))[1])
+    code = pc.GROUPS[3].first_code
+    win.request_edit(code, 0, 2)
+    qtbot.waitUntil(lambda: win._edit_job is None and win.undo_stack.count() == 2, timeout=30_000)
+    win.apply_preferences(replace(win.prefs, guided_edits=False))
+    win.request_edit(code + 1, 0, 2)
+    qtbot.waitUntil(lambda: win._edit_job is None and win.undo_stack.count() == 3, timeout=30_000)
+    assert seen == [True, False]
+    # another device or model folder reloads the model; the choice is kept for the next start
+    old = win.pipeline
+    win.apply_preferences(replace(win.prefs, model_dir=str(model_dir)))
+    qtbot.waitUntil(lambda: win.pipeline is not old and win.pipeline is not None, timeout=60_000)
+    from pgr2m_studio.preferences import Preferences
+
+    assert Preferences.load(win.settings).model_dir == str(model_dir)
+    assert Preferences.load(win.settings).guided_edits is False
