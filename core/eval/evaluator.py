@@ -206,7 +206,7 @@ class TextMotionEvaluator(nn.Module):
     @classmethod
     def load(cls, folder: str | Path, device="cpu") -> "TextMotionEvaluator":
         """Load a folder written by ``save``; returned in eval mode."""
-        from safetensors.torch import load as st_load
+        from core.train.checkpoint import load_weights
 
         folder = Path(folder)
         cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
@@ -217,7 +217,7 @@ class TextMotionEvaluator(nn.Module):
         if meta.get("format") != FORMAT:
             raise ValueError(f"{cfg_path} is not a {FORMAT} file (format={meta.get('format')!r})")
         model = cls(EvaluatorConfig.from_dict(meta["config"]))
-        model.load_state_dict(st_load(w_path.read_bytes()), strict=True)
+        load_weights(w_path, model)          # CheckpointError (a ValueError) for anything but safetensors
         return model.to(device).eval()
 
     def n_parameters(self) -> int:

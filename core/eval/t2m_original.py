@@ -17,7 +17,8 @@ Files (as the T2M / T2M-GPT / CoMo downloads lay them out)::
 
 Safety: ``finest.tar`` is read only with ``torch.load(weights_only=True)``; the
 GloVe ``.pkl`` files are read with an unpickler that refuses every global (see
-``safe_unpickle``). Nothing here ever runs plain ``pickle.load``.
+``safe_unpickle``); ``.npy`` files with ``allow_pickle=False``. Nothing here ever runs plain
+``pickle.load``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+
+from core import atomic
 from torch.nn.utils.rnn import pack_padded_sequence
 
 __all__ = [
@@ -208,10 +211,9 @@ def load_t2m_evaluator(checkpoint_dir: str | Path, device="cpu") -> T2MEvaluator
     path = find_checkpoint(checkpoint_dir)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
+    except pickle.UnpicklingError:     # torch's own text suggests weights_only=False: not shown
         raise T2MEvaluatorError(
-            f"{path} holds objects other than tensors and plain containers; refusing to load it "
-            f"(weights_only): {e}") from e
+            f"{path} holds objects other than tensors and plain containers; refusing to load it") from None
     except Exception as e:  # noqa: BLE001 - corrupt or foreign file
         raise T2MEvaluatorError(f"could not read {path}: {e}") from e
     if not isinstance(ckpt, dict):
@@ -235,7 +237,7 @@ def load_t2m_meta(checkpoint_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     for sub in ("Comp_v6_KLD005/meta", "VQVAEV3_CB1024_CMT_H1024_NRES3/meta", "meta", "."):
         m, s = p / sub / "mean.npy", p / sub / "std.npy"
         if m.is_file() and s.is_file():
-            return np.load(m, allow_pickle=False), np.load(s, allow_pickle=False)
+            return atomic.load_npy(m), atomic.load_npy(s)
     raise T2MFilesMissing(f"evaluator mean.npy/std.npy not found under {p}/Comp_v6_KLD005/meta")
 
 
@@ -282,18 +284,19 @@ def safe_unpickle(data: bytes | str | Path):
     Accepts the raw bytes or a file path. Safe for untrusted files because no
     global can be resolved, so no constructor or function can run.
     """
+    where = ""
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.is_file():
             raise T2MFilesMissing(f"file not found: {path}")
-        data = path.read_bytes()
+        data, where = path.read_bytes(), f"{path}: "
     try:
         obj = _NoGlobals(io.BytesIO(data), encoding="latin1").load()
-    except UnsafePickleError:
-        raise
+        _check_plain(obj)
+    except UnsafePickleError as e:
+        raise UnsafePickleError(f"{where}{e}") from None
     except Exception as e:  # noqa: BLE001 - malformed stream
-        raise UnsafePickleError(f"not a plain-data pickle: {e}") from e
-    _check_plain(obj)
+        raise UnsafePickleError(f"{where}not a plain-data pickle: {e}") from e
     return obj
 
 
@@ -308,7 +311,7 @@ def load_glove(glove_dir: str | Path, prefix: str = "our_vab") -> dict[str, np.n
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise T2MFilesMissing(f"GloVe files missing: {', '.join(missing)}")
-    vectors = np.load(files[0], allow_pickle=False).astype(np.float32)
+    vectors = atomic.load_npy(files[0]).astype(np.float32)
     words = safe_unpickle(files[1])
     idx = safe_unpickle(files[2])
     if not isinstance(words, (list, tuple)) or not isinstance(idx, dict):

@@ -56,7 +56,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         opt_tensors, opt_meta = _flatten_optimizer(optimizer)
         tensors.update(opt_tensors)
         meta["optimizer"] = opt_meta
-    atomic.write_bytes(path, st_save(tensors, metadata={STATE_KEY: json.dumps(meta)}))
+    atomic.write_bytes(path, st_save(tensors, metadata={STATE_KEY: json.dumps(meta)}), clean=True)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
@@ -97,10 +97,20 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module,
     return meta["state"]
 
 
+def read_cache(path: str | Path) -> dict | None:
+    """The tensors of a cache file, or None when it is missing or not a safetensors file
+    (a damaged or planted cache is recomputed, never unpickled)."""
+    try:
+        return st_load(Path(path).read_bytes())
+    except (OSError, SafetensorError):
+        return None
+
+
 def save_weights(path: str | Path, model: torch.nn.Module, metadata: dict | None = None) -> None:
     """Model weights only (an exported model or the best checkpoint)."""
     tensors = {k: _plain(v) for k, v in model.state_dict().items()}
-    atomic.write_bytes(path, st_save(tensors, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()}))
+    atomic.write_bytes(path, st_save(tensors, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()}),
+                       clean=True)
 
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> None:

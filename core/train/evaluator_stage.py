@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save as st_save
+from safetensors.torch import save as st_save
 
 from core import atomic
+from core.train.checkpoint import read_cache
 from core.train.data import train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
@@ -63,10 +64,9 @@ class EvaluatorStage(Stage):
 
         key = hashlib.sha1(json.dumps(texts).encode()).hexdigest()
         path = Path(self.config.out) / "text_features.safetensors"
-        if path.is_file():
-            data = load_file(str(path))
-            if data.get("key") is not None and bytes(data["key"].tolist()).decode() == key:
-                return TextFeatures(data["sentence"].float(), data["tokens"].float(), data["mask"].bool())
+        data = read_cache(path) or {}
+        if {"key", "sentence", "tokens", "mask"} <= set(data) and bytes(data["key"].tolist()) == key.encode():
+            return TextFeatures(data["sentence"].float(), data["tokens"].float(), data["mask"].bool())
         enc = load_text_encoder(self.model_config().text_encoder)
         parts = [enc.encode(texts[i:i + 128]) for i in range(0, len(texts), 128)]
         tf = TextFeatures.cat(parts)

@@ -144,6 +144,8 @@ def train(stage_factory: Callable[[TrainConfig, torch.device], Stage], config: T
             _trim_log(out / LOG, step)
     elif not resume and ckpt.is_file():
         raise CheckpointError(f"{out}: already holds a training run; resume it or choose another folder")
+    elif world.rank == 0:
+        _trim_log(out / LOG, 0)         # lines of a run killed before its first checkpoint
     if world.rank == 0:
         config.save(out / "config.json")
 

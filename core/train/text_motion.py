@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save as st_save
+from safetensors.torch import save as st_save
 
 from core import atomic
+from core.train.checkpoint import read_cache
 from core.data.humanml3d import HumanML3DFolder
 
 UNIT = 4              # frames per token step
@@ -69,10 +70,9 @@ def text_conditions(texts: list[str], encoder_spec: str, run_folder: str | Path)
 
     key = hashlib.sha1(json.dumps([encoder_spec, texts]).encode()).hexdigest()
     path = Path(run_folder) / "text_conditions.safetensors"
-    if path.is_file():
-        data = load_file(str(path))
-        if "key" in data and bytes(data["key"].tolist()).decode() == key:
-            return data["cond"].float()
+    data = read_cache(path) or {}
+    if "key" in data and "cond" in data and bytes(data["key"].tolist()) == key.encode():
+        return data["cond"].float()
     cond = encode_conditions(load_text_encoder(encoder_spec), texts)
     atomic.write_bytes(path, st_save({"cond": cond.half(),
                                       "key": torch.tensor(list(key.encode()), dtype=torch.uint8)}))
