@@ -117,7 +117,7 @@ def decoder_reach(decoder, dim: int) -> int:
 
 @torch.enable_grad()
 def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residuals: Tensor,
-                    edits: list[tuple[int, int, int]], *, iterations: int = 10, lr: float = 1.0,
+                    edits: list[tuple[int, int, int]], *, iterations: int = 20, lr: float = 0.5,
                     keep_weight: float = 4.0, turn_weight: float = 100.0, context: int = 1,
                     unit: int = 4) -> Tensor:
     """New residual codes (n_stages, S) whose decoding shows ``edits`` (code, start, end steps).

@@ -249,7 +249,7 @@ class Pipeline:
         self.temperature, self.top_k = temperature, top_k
         self.refine_temperature, self.min_steps = refine_temperature, min_steps
         self.edit_context = 12      # token steps (2.4 s) of context each side of an edit
-        self.edit_guidance = 10     # search iterations that make an edit show (0: refine only)
+        self.edit_guidance = 20     # search iterations that make an edit show (0: refine only)
         self._encoder = None
         self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.RLock()
