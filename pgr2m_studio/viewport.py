@@ -1,5 +1,5 @@
-"""The 3D viewport: a vispy scene with the skeleton, floor grid, root trajectory, foot contacts and
-an optional ghost (the previous motion).
+"""The 3D viewport: a vispy scene with the skeleton, floor grid, root trajectory, foot contacts, an
+optional ghost (the previous motion) and an optional body mesh (skinned per frame beforehand).
 
 The skeleton is one Markers visual (joints) and one segment Line visual (bones); a new frame only
 uploads new vertex data. Joints are (T, 22, 3) arrays in metres, Y up (core.model.pipeline.Motion).
@@ -25,6 +25,7 @@ CONTACT = (0.30, 1.00, 0.40, 1.0)
 TRAJECTORY = (0.82, 0.50, 0.98, 0.9)
 GRID = (0.40, 0.43, 0.48, 1.0)
 GHOST_ALPHA = 0.3
+BODY = (0.80, 0.78, 0.74, 1.0)
 BACKGROUND = "#1e2127"
 
 JOINT_SIZE = 9.0
@@ -105,6 +106,12 @@ class Viewport(QWidget):
         self.trajectory = visuals.Line(connect="strip", color=TRAJECTORY, width=2.0, parent=scene)
         self.ghost_bones = visuals.Line(connect="segments", width=3.0, parent=scene)
         self.ghost_joints = visuals.Markers(parent=scene)
+        # a placeholder triangle until set_body: the shading filter needs mesh data
+        self.body = visuals.Mesh(vertices=np.zeros((3, 3), np.float32), faces=np.array([[0, 1, 2]], np.uint32),
+                                 color=BODY, shading="smooth", parent=scene)
+        self.body.visible = False
+        self._body: np.ndarray | None = None
+        self._body_faces = np.zeros((0, 3), np.uint32)
         self.bones = visuals.Line(connect="segments", width=4.0, parent=scene)
         self.joints = visuals.Markers(parent=scene)
 
@@ -151,11 +158,8 @@ class Viewport(QWidget):
         lo, hi = root.min(0), root.max(0)
         half = np.ceil((np.max(hi - lo) / 2 + 1.5) * 2) / 2       # 1.5 m margin, 0.5 m steps
         centre = np.round((lo + hi) / 2 / 0.5) * 0.5
-        self.floor.set_data(pos=floor_grid(centre, half, 0.5, floor_y))
-        path = np.column_stack([root[:, 0], np.full(len(root), floor_y + 0.005), root[:, 1]])
-        self.trajectory.set_data(pos=path if len(path) > 1 else np.repeat(path, 2, 0))
-        self.trajectory.visible = len(path) > 1
-
+        self._floor = (centre, half, floor_y, root)
+        self.set_body(None)             # the body belonged to the previous motion (draws the floor)
         self.set_frame(0)
         if reframe and self.follow:
             self.centre_on_character()
@@ -175,6 +179,29 @@ class Viewport(QWidget):
     def ghost(self) -> np.ndarray | None:
         return self._ghost
 
+    def set_body(self, vertices: np.ndarray | None, faces: np.ndarray | None = None) -> None:
+        """A body mesh moving with the motion: vertices (T, V, 3), one set per motion frame, metres
+        Y up, and triangles faces (F, 3); None hides it. A new motion hides it too."""
+        if vertices is None:
+            self._body = None
+            self.body.visible = False
+            self._draw_floor()
+            return
+        vertices = np.asarray(vertices, dtype=np.float32)
+        faces = np.asarray(faces, dtype=np.uint32) if faces is not None else self._body_faces
+        if vertices.ndim != 3 or vertices.shape[2] != 3 or len(vertices) != self.frame_count:
+            raise ValueError(f"expected body vertices of shape ({self.frame_count}, V, 3), got {vertices.shape}")
+        if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0 or faces.max() >= vertices.shape[1]:
+            raise ValueError("expected triangles (F, 3) indexing the body's vertices")
+        self._body, self._body_faces = vertices, faces
+        self.body.visible = True
+        self._draw_floor(float(vertices[..., 1].min()))     # the soles, a little below the foot joints
+        self._draw_body()
+
+    @property
+    def body_vertices(self) -> np.ndarray | None:
+        return self._body
+
     # per frame
 
     def set_frame(self, i: int) -> None:
@@ -190,6 +217,7 @@ class Viewport(QWidget):
         self.joints.set_data(pose, size=size, face_color=face, edge_color="black", edge_width=1.0)
         self.bones.set_data(pos=bone_segments(pose, self.parents))
         self._draw_ghost()
+        self._draw_body()
         if self.follow:
             self.centre_on_character(keep_zoom=True)
 
@@ -202,6 +230,19 @@ class Viewport(QWidget):
         self.ghost_joints.set_data(pose, size=JOINT_SIZE - 2, face_color=face,
                                    edge_color=(0, 0, 0, GHOST_ALPHA), edge_width=1.0)
         self.ghost_bones.set_data(pos=bone_segments(pose, self.parents))
+
+    def _draw_floor(self, lowest: float | None = None) -> None:
+        centre, half, floor_y, root = self._floor
+        y = floor_y if lowest is None else min(floor_y, lowest)
+        self.floor.set_data(pos=floor_grid(centre, half, 0.5, y))
+        path = np.column_stack([root[:, 0], np.full(len(root), y + 0.005), root[:, 1]])
+        self.trajectory.set_data(pos=path if len(path) > 1 else np.repeat(path, 2, 0))
+        self.trajectory.visible = len(path) > 1
+
+    def _draw_body(self) -> None:
+        if self._body is not None:
+            self.body.set_data(vertices=self._body[min(self.frame, len(self._body) - 1)],
+                               faces=self._body_faces, color=BODY)
 
     # camera
 
