@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QMainWindow, Q
                                QUndoView, QVBoxLayout, QWidget)
 
 from core.document import Document
+from pgr2m_studio.body_view import BodyView
 from pgr2m_studio.commands import ReplaceMotion, SetSamples
 from pgr2m_studio.generate_panel import GeneratePanel
 from pgr2m_studio.inspector import CodeInspector
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         self._action(m, "Step &Forward", lambda: self.playback.step(1), Qt.Key_Right)
         self._action(m, "Step &Back", lambda: self.playback.step(-1), Qt.Key_Left)
         self._action(m, "&Frame the Motion", self.viewport.frame_all, "F")
+        self.body_view = BodyView(self, m)          # optional SMPL body mesh
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
@@ -217,16 +219,29 @@ class MainWindow(QMainWindow):
         self._jobs[job] = kind
         return job
 
+    def _drop_jobs(self, *kinds: str) -> list[str]:
+        """Cancel the running or queued jobs of these kinds: their results will be ignored."""
+        dropped = [(job, kind) for job, kind in self._jobs.items() if kind in kinds]
+        for job, _ in dropped:
+            self.runner.cancel(job)
+            del self._jobs[job]
+        return [kind for _, kind in dropped]
+
+    def _end_generation(self, message: str = "") -> None:
+        self._generate_job = None
+        self.panel.set_busy(False, message)
+        if "model" in self._jobs.values():         # Generate waits for the model being loaded
+            self.panel.set_ready(False, message or "Loading the model…")
+
     def _job_done(self, job: int, result) -> None:
-        kind = self._jobs.pop(job, None)
+        kind = self._jobs.pop(job, None)           # None: a dropped job
         if kind == "model":
             self.pipeline = result
             self.model_dir = str(result.model_dir)
             self.panel.set_ready(True, "")
             self.statusBar().showMessage(f"Model ready: {result.model_dir.name}", 5000)
         elif kind == "generate" and job == self._generate_job:
-            self._generate_job = None
-            self.panel.set_busy(False)
+            self._end_generation()
             motions, prompt = result
             self.undo_stack.push(SetSamples(self.document, motions, f"Generate “{prompt[:40]}”"))
             self.statusBar().showMessage(f"Generated {len(motions)} motion(s)", 4000)
@@ -238,13 +253,19 @@ class MainWindow(QMainWindow):
                 self.undo_stack.push(ReplaceMotion(self.document, before, after, text))
                 for e in edits:
                     self.grid.mark_edited(*e)
+            else:       # undone, another sample picked: the queued edits were meant for this one's result
+                n = len(self._pending_edits)
+                self._pending_edits.clear()
+                self.statusBar().showMessage(f"The motion changed during the edit “{text}”: dropped"
+                                             + (f" with the {n} edit(s) queued after it" if n else ""), 8000)
             self._next_edit()
 
     def _job_failed(self, job: int, message: str, details: str) -> None:
         kind = self._jobs.pop(job, None)
+        if kind is None:                            # a dropped job: nobody waits for it
+            return
         if kind == "generate":
-            self._generate_job = None
-            self.panel.set_busy(False, message)
+            self._end_generation(message)
         elif kind == "edit":
             self._edit_job = None
             self._pending_edits.clear()
@@ -265,6 +286,7 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.panel.set_busy(False, str(exc))
             return
+        self._pending_edits.clear()                # the generation replaces the motion they were for
         pipe = self.pipeline
         self.panel.set_busy(True, "Generating…")
         self._generate_job = self._submit(
@@ -275,8 +297,7 @@ class MainWindow(QMainWindow):
         if self._generate_job is not None:
             self.runner.cancel(self._generate_job)
             self._jobs.pop(self._generate_job, None)
-            self._generate_job = None
-        self.panel.set_busy(False, "Cancelled.")
+        self._end_generation("Cancelled.")
 
     # -- edit ----------------------------------------------------------------
 
@@ -292,6 +313,9 @@ class MainWindow(QMainWindow):
     def request_edit(self, code: int, start: int, end: int) -> None:
         """Queue an edit; edits apply in order, each to the motion the previous one made."""
         if self.pipeline is None or self.document.motion is None:
+            return
+        if self._generate_job is not None:
+            self.statusBar().showMessage("A generation is running: edit its result when it arrives", 4000)
             return
         self._pending_edits.append((int(code), int(start), int(end)))
         self._next_edit()
@@ -333,6 +357,7 @@ class MainWindow(QMainWindow):
             return
         frame = min(self.playback.frame, m.n_frames - 1)
         self.viewport.set_motion(m.joints, m.fps, reframe=reframe)
+        self.body_view.motion_changed()
         ghost = self._ghost
         self.viewport.set_ghost(ghost.joints if ghost is not None and ghost is not m else None)
         self.grid.set_motion(m)
@@ -365,9 +390,16 @@ class MainWindow(QMainWindow):
         if self._confirm_discard():
             self._set_document(Document(n_samples=3))
 
-    def _set_document(self, doc: Document) -> None:
+    def _set_document(self, doc: Document) -> str:
+        """Show doc instead of the open document; a generation or edit still running for that one
+        is dropped (returns a note saying so, or "")."""
         from core.project import discard_autosave
 
+        dropped = self._drop_jobs("generate", "edit")
+        self._pending_edits.clear()
+        self._edit_job = None
+        if self._generate_job is not None:
+            self._end_generation()
         discard_autosave(self.document, autosave_folder())
         self.document = doc
         doc.subscribe(self._on_document)
@@ -376,6 +408,13 @@ class MainWindow(QMainWindow):
         self.panel.set_settings(doc.prompt, doc.length, doc.n_samples, doc.seed)
         self._on_document("samples")
         self._update_title()
+        if not dropped:
+            return ""
+        kinds = list(dict.fromkeys("generation" if k == "generate" else k for k in dropped))
+        note = (f"the {' and the '.join(kinds)} still running for the previous document "
+                f"{'were' if len(kinds) > 1 else 'was'} dropped")
+        self.statusBar().showMessage(note[0].upper() + note[1:], 8000)
+        return "; " + note
 
     def open_project(self, path: str | None = None) -> bool:
         from core.project import ProjectError, load_project
@@ -391,9 +430,9 @@ class MainWindow(QMainWindow):
         except (ProjectError, OSError) as exc:
             QMessageBox.warning(self, "Cannot open the project", str(exc))
             return False
-        self._set_document(doc)
+        note = self._set_document(doc)
         self._add_recent(path)
-        self.statusBar().showMessage(f"Opened {Path(path).name}", 4000)
+        self.statusBar().showMessage(f"Opened {Path(path).name}{note}", 8000 if note else 4000)
         return True
 
     def save(self) -> bool:
@@ -535,5 +574,12 @@ class MainWindow(QMainWindow):
         if self.model_dir:
             self.settings.setValue("model_dir", self.model_dir)
         self.playback.pause()
-        self.runner.shutdown(timeout=2.0)
+        self._autosave_timer.stop()
+        training = self.findChild(QDialog, "TrainingDialog")
+        if training is not None:                # quitting stops a training run (Resume continues it)
+            training.process.stop_now()
+            training.close()
+        self._jobs.clear()                      # results still to come are dropped
+        self._pending_edits.clear()
+        self.runner.shutdown(timeout=2.0)       # queued jobs never start; a running one is not awaited longer
         event.accept()

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+_lingering: list["JobRunner"] = []         # shut down during a job: kept alive until its thread ends
+
 
 class JobRunner(QObject):
     """Runs callables on one worker thread (the pipeline is not re-entrant anyway)."""
@@ -27,6 +29,7 @@ class JobRunner(QObject):
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
         self._busy = 0
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="pgr2m-jobs", daemon=True)
         self._thread.start()
 
@@ -48,11 +51,25 @@ class JobRunner(QObject):
 
     def is_cancelled(self, job: int) -> bool:
         with self._lock:
-            return job in self._cancelled
+            return self._closed or job in self._cancelled
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop for good: queued jobs never start and no signal is sent any more (the running
+        job cannot be interrupted; its result is dropped). Waits up to ``timeout`` seconds for the
+        thread; if it is still in a job, the runner leaves its parent and stays alive until the
+        thread ends, so deleting the parent (the window) cannot delete it under the thread.
+        Returns whether the thread has ended."""
+        with self._lock:
+            self._closed = True
         self._jobs.put(None)
         self._thread.join(timeout)
+        _lingering[:] = [r for r in _lingering if r._thread.is_alive()]
+        if not self._thread.is_alive():
+            return True
+        if self not in _lingering:
+            self.setParent(None)
+            _lingering.append(self)
+        return False
 
     def _loop(self) -> None:
         while True:
@@ -73,7 +90,7 @@ class JobRunner(QObject):
             with self._lock:
                 self._busy -= 1
                 self._cancelled.discard(job)
-                now_idle = self._busy == 0
+                now_idle = self._busy == 0 and not self._closed
             if now_idle:
                 self.idle.emit()
 
