@@ -58,6 +58,10 @@ class GeneratePanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
+        keep = self.progress.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)              # no layout jump when it appears
+        self.progress.setSizePolicy(keep)
+        self.progress.setVisible(False)
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.status = QLabel("")
@@ -100,6 +104,9 @@ class GeneratePanel(QWidget):
         self.generate_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.progress.setRange(0, 0 if busy else 1)     # 0..0 = indeterminate
+        # hidden when idle: the style's busy animation otherwise keeps running after the bar
+        # stops, repainting the window 60 times a second and taking a CPU core from the model
+        self.progress.setVisible(busy)
         self.status.setText(message)
 
     def set_ready(self, ready: bool, message: str = "") -> None:
