@@ -65,10 +65,14 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def precisions(choice: str) -> dict[str, str]:
-    """Pipeline's rule on the CPU: auto = Base int8 (one step at a time: memory-bound), Refine float32."""
+def precisions(choice: str, base_params: int = 0) -> dict[str, str]:
+    """The pipeline's own rule (core.model.quantize.auto_precision) on the CPU for auto: Base int8
+    (one step at a time: memory-bound), Refine bf16 where the CPU has native bf16."""
     if choice == "auto":
-        return {"base": "int8" if int8_available() else "float32", "refine": "float32"}
+        from core.model.quantize import auto_precision
+
+        base, refine = auto_precision(torch.device("cpu"), base_params)
+        return {"base": base, "refine": refine}
     return {"base": choice, "refine": choice}
 
 
@@ -349,11 +353,11 @@ def run_paper(args, fig: Figures) -> int:
     from core.model.tokenizer import PoseGuidedTokenizer
 
     reps, warm = counts(args, paper=True)
-    chosen = precisions(args.precision)
     print("\npaper-size configuration, random weights")
     torch.manual_seed(0)
     t0 = now()
     base = BaseTransformer(named_config("base", "paper")).eval()
+    chosen = precisions(args.precision, sum(w.numel() for w in base.parameters()))
     refine = RefineTransformer(named_config("refine", "paper")).eval()
     tokenizer = PoseGuidedTokenizer(named_config("tokenizer", "paper")).eval()
     n_stages = refine.config.n_stages

@@ -197,4 +197,27 @@ def test_int8_and_bfloat16_inference_stay_close_to_float32():
         a, b = (group_logits(greedy[k]).argmax(-1) for k in (precision, "float32"))
         assert (a == b).float().mean() > 0.8, precision
     with pytest.raises(ValueError, match="precision"):
-        set_precision(_model(), "int4")
+        set_precision(_model(), "int2")
+
+
+def test_int4_weights_stay_close_and_large_bases_get_them():
+    from core.model.quantize import Int4Linear, auto_precision, int4_available, set_precision
+
+    if not int4_available():
+        pytest.skip("this torch has no int4 weight kernel")
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(128, 64)
+    x = torch.randn(5, 128)
+    ref = lin(x)
+    q = Int4Linear(lin)(x).float()
+    # 16 levels per group of 32: a few per cent of the output's range, and unbiased
+    assert ((q - ref).abs().max() / ref.abs().max()) < 0.08
+    assert abs(float((q - ref).mean())) < 0.02
+    model = set_precision(_model(), "int4")
+    assert any(isinstance(m, Int4Linear) for m in model.modules())
+    out = model.sample(torch.randn(2, 12, 384), lengths=torch.tensor([8, 8]), temperature=0.0)
+    assert one_per_group(out.tokens)
+    # memory-bound paper-size Bases get 4-bit weights on a CPU, small ones 8-bit
+    cpu = torch.device("cpu")
+    assert auto_precision(cpu, base_params=228_000_000)[0] == "int4"
+    assert auto_precision(cpu, base_params=3_500_000)[0] == "int8"

@@ -234,7 +234,7 @@ class Pipeline:
         from core.model.quantize import auto_precision, set_precision
 
         if precision == "auto":
-            base_p, refine_p = auto_precision(self.device)
+            base_p, refine_p = auto_precision(self.device, sum(w.numel() for w in self.base.parameters()))
         else:
             base_p = refine_p = precision
         set_precision(self.base, base_p)
