@@ -167,9 +167,11 @@ def test_bone_directions_exact_when_branches_are_not_rigid():
     np.testing.assert_allclose(pos[:, 0], x[:, 0], atol=1e-12)
 
 
-@pytest.mark.parametrize("scale", [1.0, 100.0])
-def test_bvhio_world_positions_agree(tmp_path, scale):
-    x = bn_motion(BN_FILES[1])
+@pytest.mark.parametrize("scale, source", [(1.0, "kick"), (100.0, "kick"), (1.0, "generated")])
+def test_bvhio_world_positions_agree(tmp_path, scale, source):
+    from motion_factory import generated_motion
+
+    x = bn_motion(BN_FILES[1]) if source == "kick" else generated_motion()
     path = tmp_path / "kick.bvh"
     b = save_bvh(path, x, scale=scale)
     frames = [0, b.n_frames // 2, b.n_frames - 1]

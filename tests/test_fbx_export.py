@@ -19,7 +19,7 @@ from core.formats.bvh_export import joints_to_rig
 from core.formats.fbx_export import (KTIME_PER_SECOND, fbx_euler, joints_to_fbx_bytes, rotation_orders,
                                      save_fbx)
 from core.rotations import euler_to_matrix
-from motion_factory import synth_motion
+from motion_factory import generated_motion, synth_motion
 from test_bvh_export import bn_motion, rigid_motion
 
 BN_FILES = sorted((Path(__file__).resolve().parent / "data" / "bvh").glob("*.bvh"))
@@ -216,6 +216,7 @@ CASES = {
     "synthetic": lambda: synth_motion(120, seed=1),
     "rigid": lambda: rigid_motion(80, seed=4, stretch=0.01),
     "bandai_namco": lambda: bn_motion(BN_FILES[0]),
+    "generated": lambda: generated_motion(),
     "one_frame": lambda: synth_motion(1, seed=7),
     "thousand_frames": lambda: rigid_motion(1000, seed=8, stretch=0.01),
 }

@@ -17,7 +17,7 @@ from core.formats import bvh as B
 from core.formats import retarget as R
 from core.formats.bvh_export import joints_to_rig
 from core.formats.gltf_export import joints_to_glb_bytes, save_glb
-from motion_factory import synth_motion
+from motion_factory import generated_motion, synth_motion
 
 HERE = Path(__file__).resolve().parent
 BN_FILES = sorted((HERE / "data" / "bvh").glob("*.bvh"))
@@ -25,6 +25,7 @@ VALIDATE = HERE / "gltf_validate.mjs"
 CASES = {
     "synthetic": lambda: synth_motion(120, seed=3, turn=0.08),  # spins past 180 degrees
     "bandai_namco": lambda: R.bvh_to_t2m(B.read(BN_FILES[0])),
+    "generated": lambda: generated_motion(),
     "one_frame": lambda: synth_motion(1, seed=4),
     "thousand_frames": lambda: synth_motion(1000, seed=5),
 }
