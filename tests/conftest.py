@@ -47,3 +47,18 @@ def tiny_dataset(tmp_path_factory):
     for split in ("train", "val", "test"):          # three clips: use all of them everywhere
         shutil.copy(out / "all.txt", out / f"{split}.txt")
     return out
+
+
+@pytest.fixture
+def studio_env(tmp_path, monkeypatch):
+    """Settings and autosaves of a MainWindow kept out of the user's home: Qt's test paths,
+    empty settings, autosaves under tmp_path. Returns the main_window module."""
+    from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+
+    import pgr2m_studio.main_window as mw
+
+    QStandardPaths.setTestModeEnabled(True)
+    QCoreApplication.setOrganizationName("PGR2M-tests")
+    QSettings().clear()
+    monkeypatch.setattr(mw, "autosave_folder", lambda: tmp_path / "autosave")
+    return mw

@@ -427,16 +427,10 @@ def fake_motion(joints, seed=0):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+def window(qtbot, studio_env, tmp_path):
+    from PySide6.QtCore import QSettings
 
-    QStandardPaths.setTestModeEnabled(True)
-    QCoreApplication.setOrganizationName("PGR2M-tests")
-    QSettings().clear()
-    import pgr2m_studio.main_window as mw
-
-    monkeypatch.setattr(mw, "autosave_folder", lambda: tmp_path / "autosave")
-    win = mw.MainWindow(load_model=False)
+    win = studio_env.MainWindow(load_model=False)
     win.resize(1024, 700)
     win.show()
     qtbot.waitExposed(win)

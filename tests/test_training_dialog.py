@@ -18,16 +18,8 @@ RUN_MS = 180_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
-
-    QStandardPaths.setTestModeEnabled(True)
-    QCoreApplication.setOrganizationName("PGR2M-tests")
-    QSettings().clear()
-    import pgr2m_studio.main_window as mw
-
-    monkeypatch.setattr(mw, "autosave_folder", lambda: tmp_path / "autosave")
-    win = mw.MainWindow(load_model=False)
+def window(qtbot, studio_env):
+    win = studio_env.MainWindow(load_model=False)
     win.show()
     yield win
     from pgr2m_studio.training_dialog import TrainingDialog

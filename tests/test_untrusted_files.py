@@ -478,15 +478,8 @@ def gui(test):
 
 
 @pytest.fixture
-def app_env(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
-
-    import pgr2m_studio.main_window as mw
-
-    QStandardPaths.setTestModeEnabled(True)
-    QCoreApplication.setOrganizationName("PGR2M-tests")
-    QSettings().clear()
-    monkeypatch.setattr(mw, "autosave_folder", lambda: tmp_path / "autosave")
+def app_env(qtbot, studio_env, tmp_path):
+    mw = studio_env
     windows = []
 
     def make(*a, **k):
