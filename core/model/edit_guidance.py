@@ -12,6 +12,7 @@ motion stays a set of codes, so saving, undo and later edits work as before.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import torch
@@ -78,15 +79,17 @@ def measure(p: Tensor) -> Tensor:
     return torch.cat(cols, dim=1)
 
 
-def _targets(edits: list[tuple[int, int, int]], n_frames: int, unit: int):
-    """(frame mask (F, 70), lo, hi, scale) tensors of the asked codes' intervals, in bins."""
+def _targets(edits: list[tuple[int, int, int]], frames: tuple[int, int], unit: int):
+    """(mask (F, 70), lo, hi, scale) of the asked codes' intervals over frames [first, stop)."""
+    first, stop = frames
+    n_frames = stop - first
     mask = torch.zeros(n_frames, pc.N_GROUPS, dtype=torch.bool)
     lo = torch.full((n_frames, pc.N_GROUPS), -math.inf)
     hi = torch.full((n_frames, pc.N_GROUPS), math.inf)
     scale = torch.tensor([_UNIT[g.kind] for g in pc.GROUPS])
     for code, start, end in edits:
         g = pc.CODES[code].group
-        a, b = start * unit, min(end * unit, n_frames)
+        a, b = max(0, start * unit - first), min(end * unit, stop) - first
         low, high = code_bounds(code)
         width = (high - low) if math.isfinite(high - low) else 2 * _UNIT[pc.GROUPS[g].kind]
         margin = min(_MARGIN * _UNIT[pc.GROUPS[g].kind], 0.25 * width)
@@ -96,13 +99,12 @@ def _targets(edits: list[tuple[int, int, int]], n_frames: int, unit: int):
     return mask, lo, hi, scale
 
 
-_REACH: dict[int, int] = {}
+_REACH: "weakref.WeakKeyDictionary[torch.nn.Module, int]" = weakref.WeakKeyDictionary()
 
 
 def decoder_reach(decoder, dim: int) -> int:
     """How many token steps either side one latent step changes the decoded frames (cached)."""
-    key = id(decoder)
-    if key not in _REACH:
+    if decoder not in _REACH:
         with torch.no_grad():
             param = next(decoder.parameters())
             z = torch.zeros(1, 64, dim, dtype=param.dtype, device=param.device)
@@ -111,8 +113,8 @@ def decoder_reach(decoder, dim: int) -> int:
             changed = (decoder(bump) - decoder(z)).abs().amax(dim=-1)[0] > 0
             frames = torch.nonzero(changed).flatten().float()
             unit = changed.shape[0] / 64
-            _REACH[key] = int(torch.ceil((frames / unit - 32).abs().max()).item()) + 1 if len(frames) else 1
-    return _REACH[key]
+            _REACH[decoder] = int(torch.ceil((frames / unit - 32).abs().max()).item()) + 1 if len(frames) else 1
+    return _REACH[decoder]
 
 
 @torch.enable_grad()
@@ -154,7 +156,7 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     n_frames = n_steps * unit
     n_after = n_frames - o1 * unit            # frames after the crop inherit its last heading change
     n_codes = values.shape[1]
-    mask, lo, hi, scale = _crop_targets(edits, n_frames, unit, o0 * unit, o1 * unit)
+    mask, lo, hi, scale = _targets(edits, (o0 * unit, o1 * unit), unit)
     held = ~mask.any(dim=1)
     n_held = int(held.sum()) + (n_frames - (o1 - o0) * unit)
     mean, std = mean.to(ref), std.to(ref)
@@ -188,18 +190,3 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     out = residuals.clone()
     out[:, changed] = logits.detach().argmax(-1).to(out)
     return out
-
-
-def _crop_targets(edits, n_frames: int, unit: int, a: int, b: int):
-    mask, lo, hi, scale = _targets(edits, n_frames, unit)
-    return mask[a:b], lo[a:b], hi[a:b], scale
-
-
-def shown_share(joints: np.ndarray, edits: list[tuple[int, int, int]], unit: int = 4) -> float:
-    """Share of edited steps whose parsed pose (frame 4t of step t) shows the asked code."""
-    parsed = pc.parse(joints)[::unit]
-    hits = total = 0
-    for code, start, end in edits:
-        hits += int(parsed[start:end, code].sum())
-        total += end - start
-    return hits / max(total, 1)
