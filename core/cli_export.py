@@ -62,26 +62,11 @@ def _read(args, fmt: str):
         from core.cli_motion import _pipeline
         from core.formats.motion_files import load_motion
 
-        args.temperature = None
         return load_motion(path, _pipeline(args))
-    if ext == ".npy":
-        from core import atomic
+    if ext in (".npy", ".bvh"):
+        from core.formats.motion_files import read_joints
 
-        try:
-            joints = atomic.load_npy(path)
-        except ValueError as exc:
-            raise MotionFileError(str(exc)) from None
-        if joints.ndim != 3 or joints.shape[1:] != (22, 3):
-            raise MotionFileError(f"{path}: joints must be (frames, 22, 3), got {joints.shape}")
-        return JointsMotion(np.asarray(joints, np.float64))
-    if ext == ".bvh":
-        from core.formats import bvh as bvh_io
-        from core.formats.motion_files import _in_metres
-        from core.formats.retarget import bvh_to_t2m
-
-        b = bvh_io.read(path)
-        scale = 1.0 if _in_metres(b) else 0.01
-        return JointsMotion(bvh_to_t2m(b, target_fps=FPS, scale=scale, source=str(path)))
+        return JointsMotion(np.asarray(read_joints(path), np.float64))
     raise MotionFileError(f"{path.name}: cannot read {ext or 'a file without extension'}; "
                           "use a .pgr2m project, a .json of pose codes, joints .npy or a .bvh")
 

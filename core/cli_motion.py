@@ -12,7 +12,7 @@ def _pipeline(args):
     from core.model.pipeline import Pipeline
 
     kw = {}
-    if args.temperature is not None:
+    if getattr(args, "temperature", None) is not None:
         kw["temperature"] = args.temperature
     if getattr(args, "top_k", None):
         kw["top_k"] = args.top_k

@@ -111,6 +111,31 @@ def read_codes_json(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, st
     return pose, res, prompt
 
 
+def read_joints(path: str | Path) -> np.ndarray:
+    """Joints (T, 22, 3) in metres at 20 fps from a joints .npy or any BVH (retargeted)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if not path.is_file():
+        raise MotionFileError(f"{path}: file not found")
+    if ext == ".npy":
+        try:
+            joints = atomic.load_npy(path)
+        except ValueError as exc:
+            raise MotionFileError(str(exc)) from None
+        if joints.ndim != 3 or joints.shape[1:] != (22, 3):
+            raise MotionFileError(f"{path}: joints must be (frames, 22, 3), got {joints.shape}")
+        return joints
+    if ext == ".bvh":
+        from core.formats import bvh as bvh_io
+        from core.formats.retarget import bvh_to_t2m
+
+        b = bvh_io.read(path)
+        scale = 1.0 if _in_metres(b) else 0.01
+        return bvh_to_t2m(b, target_fps=20.0, scale=scale, source=str(path))
+    raise MotionFileError(f"{path.name}: cannot read joints from {ext or 'a file without extension'}; "
+                          "use a joints .npy or a .bvh")
+
+
 def load_motion(path: str | Path, pipeline, prompt: str | None = None):
     """A Motion to edit from a codes JSON (exact), a joints .npy or a BVH (tokenized)."""
     path = Path(path)
@@ -120,19 +145,8 @@ def load_motion(path: str | Path, pipeline, prompt: str | None = None):
     if ext == ".json":
         pose, res, saved_prompt = read_codes_json(path)
         return pipeline.from_codes(pose, res, prompt if prompt is not None else saved_prompt)
-    if ext == ".npy":
-        try:
-            joints = atomic.load_npy(path)
-        except ValueError as exc:
-            raise MotionFileError(str(exc)) from None
-        return pipeline.from_joints(joints, prompt or "")
-    if ext == ".bvh":
-        from core.formats import bvh as bvh_io
-        from core.formats.retarget import bvh_to_t2m
-
-        b = bvh_io.read(path)
-        scale = 1.0 if _in_metres(b) else 0.01
-        return pipeline.from_joints(bvh_to_t2m(b, target_fps=20.0, scale=scale, source=str(path)), prompt or "")
+    if ext in (".npy", ".bvh"):
+        return pipeline.from_joints(read_joints(path), prompt or "")
     raise MotionFileError(f"{path.name}: cannot read {ext or 'a file without extension'}; "
                           f"use one of {', '.join(READABLE)}")
 
