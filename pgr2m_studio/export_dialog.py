@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
 
@@ -31,7 +32,7 @@ class ExportDialog(QDialog):
         self.format = QComboBox()
         for label, fmt, ext, tip in FORMATS:
             self.format.addItem(label, fmt)
-            self.format.setItemData(self.format.count() - 1, tip, 3)  # ToolTipRole
+            self.format.setItemData(self.format.count() - 1, tip, Qt.ToolTipRole)
         form.addRow("Format", self.format)
         self.about = QLabel()
         self.about.setWordWrap(True)
@@ -86,8 +87,7 @@ class ExportDialog(QDialog):
 
         self.format.currentIndexChanged.connect(self._format_changed)
         self.path.textEdited.connect(self._path_edited)
-        for w in (self.whole, ):
-            w.toggled.connect(self._update)
+        self.whole.toggled.connect(self._update)
         for box in (self.start, self.end):
             box.valueChanged.connect(self._update)
         self._format_changed()

@@ -62,3 +62,22 @@ def studio_env(tmp_path, monkeypatch):
     QSettings().clear()
     monkeypatch.setattr(mw, "autosave_folder", lambda: tmp_path / "autosave")
     return mw
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A tiny random model folder (tokenizer/, base/, refine/), built once; tests copy it to change it."""
+    from model_factory import make_model_folder
+
+    return make_model_folder(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Many tiny forward passes: on a busy machine torch's second thread only spin-waits."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

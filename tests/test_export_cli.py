@@ -14,12 +14,6 @@ from core.formats import bvh as B
 from core.formats.fbx_binary import parse as parse_fbx
 from core.model.pipeline import Pipeline
 from core.project import save_project
-from model_factory import make_model_folder
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_folder(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

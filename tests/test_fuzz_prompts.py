@@ -22,10 +22,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from core.model.conditioning import N_TEXT_TOKENS, encode_conditions, phrases  # noqa: E402
 from core.model.pipeline import Pipeline, PipelineError  # noqa: E402
 from core.text import clean_text, keywords, load_text_encoder  # noqa: E402
-from model_factory import make_model_folder  # noqa: E402
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
            HealthCheck.large_base_example]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fuzz(n):
@@ -57,16 +58,6 @@ PROMPTS = st.one_of(
     st.text(ANY_CHAR, max_size=300),
     st.lists(st.sampled_from(list(SPECIAL.values())) | st.text(ANY_CHAR, max_size=20), max_size=4).map("".join),
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # many tiny forward passes: on a busy machine, torch's worker threads spin-wait and make
-    # each one up to 50x slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @fuzz(1500)
@@ -135,8 +126,8 @@ def test_encode_every_special_prompt(encoder, name):
 
 
 @pytest.fixture(scope="module")
-def pipe(tmp_path_factory):
-    return Pipeline(make_model_folder(tmp_path_factory.mktemp("model")))
+def pipe(model_dir):
+    return Pipeline(model_dir)
 
 
 def check_motions(out, prompts, n_samples, length):

@@ -28,13 +28,6 @@ PROJECT = "PGR²M projects (*.pgr2m)"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from model_factory import make_model_folder
-
-    return make_model_folder(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
 def other_model_dir(tmp_path_factory):
     from model_factory import make_model_folder
 

@@ -13,23 +13,10 @@ from core import posecodes as pc
 from core.cli import main as cli
 from core.model import pipeline as P
 from core.model.pipeline import Edit, Pipeline, PipelineError
-from model_factory import make_model_folder
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models: torch's worker threads only spin-wait on a busy machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_folder(tmp_path_factory.mktemp("model"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,6 @@ from conftest import GUI
 pytestmark = GUI
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from model_factory import make_model_folder
-
-    return make_model_folder(tmp_path_factory.mktemp("model"))
-
-
 @pytest.fixture
 def window(qtbot, model_dir, tmp_path, monkeypatch):
     from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths

@@ -9,12 +9,6 @@ from core import posecodes as pc
 from core.cli import main as cli
 from core.formats.motion_files import read_codes_json, save_motion
 from core.model.pipeline import Edit, Pipeline, PipelineError, resolve_code
-from model_factory import make_model_folder
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_folder(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
