@@ -17,12 +17,12 @@ from __future__ import annotations
 import copy as _copy
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from core import atomic
 
 from core.rotations import euler_to_matrix
 
@@ -536,37 +536,7 @@ def dumps(bvh: Bvh, indent: str = "\t") -> str:
 
 def write(path: str | os.PathLike, bvh: Bvh) -> None:
     """Write atomically: a crash leaves either the old file or the new one, never half."""
-    path = Path(path)
-    text = dumps(bvh)
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file private; give it the usual permissions instead
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        # persist the rename itself; best effort
-        try:
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
+    atomic.write_text(path, dumps(bvh))
 
 
 # kinematics
