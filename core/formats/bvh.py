@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from core import atomic
-
 from core.rotations import euler_to_matrix
 
 __all__ = [
