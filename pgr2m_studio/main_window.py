@@ -337,6 +337,14 @@ class MainWindow(QMainWindow):
                      [(group, start, end)]),
             "edit", "Editing")
 
+    def _prepare_edits(self) -> None:
+        """While the user looks at the motion, compute what its next edit needs, so a click
+        costs one pass over the edited steps. Not a tracked job: nothing waits for it, and if it
+        fails the edit computes the same itself (and reports any error)."""
+        m, pipe = self.document.motion, self.pipeline
+        if m is not None and pipe is not None and not self._pending_edits:
+            self.runner.submit(lambda: pipe.prepare_edit(m), "Preparing edits")
+
     # -- document → views ----------------------------------------------------------
 
     def _on_document(self, event: str) -> None:
@@ -347,6 +355,7 @@ class MainWindow(QMainWindow):
             self._ghost = None
         if event in ("samples", "motion"):
             self._show_motion(reframe=event == "samples")
+            self._prepare_edits()
         if event in ("dirty", "path"):
             self._update_title()
 

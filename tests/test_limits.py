@@ -260,7 +260,9 @@ def test_out_of_memory_while_generating_is_reported(pipe, monkeypatch, where, er
 
 @pytest.mark.parametrize("keep", [True, False])
 def test_out_of_memory_while_editing_is_reported(pipe, motion, monkeypatch, keep):
-    for obj, name in ((pipe.refine, "sample"), (pipe.tokenizer, "decode")):
+    refine = ("context", "sample_steps") if keep else ("sample",)
+    for obj, name in [(pipe.refine, n) for n in refine] + [(pipe.tokenizer, "decode")]:
+        pipe._edit_contexts.clear()         # else a cached context skips the patched call
         monkeypatch.setattr(obj, name, oom())
         with pytest.raises(PipelineError, match="out of memory on cpu while editing a 40-frame motion; keep the "
                                                 "residual codes outside the edit, or edit a shorter motion"):

@@ -194,3 +194,21 @@ def test_preferences_reach_edits_and_the_model(window, qtbot, monkeypatch, model
 
     assert Preferences.load(win.settings).model_dir == str(model_dir)
     assert Preferences.load(win.settings).guided_edits is False
+
+
+def test_the_shown_motion_is_prepared_for_its_next_edit(window, qtbot):
+    from core import posecodes as pc
+
+    win = window
+    prepared = []
+    real = win.pipeline.prepare_edit
+    win.pipeline.prepare_edit = lambda m: (prepared.append(m), real(m))
+    generate(qtbot, win)
+    qtbot.waitUntil(lambda: not win.runner.busy, timeout=30_000)
+    assert prepared and prepared[-1] is win.document.motion
+    win.panel.list.setCurrentRow(1)                  # another sample shown: prepared too
+    qtbot.waitUntil(lambda: not win.runner.busy and prepared[-1] is win.document.motion, timeout=30_000)
+    before = win.document.motion
+    win.request_edit(pc.GROUPS[0].code_ids[1], 1, 3)
+    qtbot.waitUntil(lambda: win.document.motion is not before and not win.runner.busy, timeout=30_000)
+    assert prepared[-1] is win.document.motion       # the edit's result, for the next click

@@ -8,7 +8,7 @@ import pytest
 from core import posecodes as pc
 from core.cli import main as cli
 from core.formats.motion_files import read_codes_json, save_motion
-from core.model.pipeline import Edit, Pipeline, PipelineError, resolve_code
+from core.model.pipeline import Edit, Motion, Pipeline, PipelineError, resolve_code
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,27 @@ def test_edit_sets_the_code_on_its_steps_and_keeps_the_rest(pipe):
     everywhere = pipe.edit(m, [Edit(new, 4, 9)], keep_residuals_outside=False, guided=False)
     fresh = pipe.from_codes(out.pose_codes, None, m.prompt, seed=0)
     assert np.array_equal(everywhere.residual_codes, fresh.residual_codes)
+
+
+def test_edits_do_not_depend_on_what_was_prepared_or_cached(pipe):
+    m = pipe.generate("a person walks forward", seed=5, length=64)[0]
+    other = pipe.generate("a person jumps", seed=6, length=64)[0]
+    e = [Edit(pc.GROUPS[3].code_ids[0], 6, 10)]
+    pipe._edit_contexts.clear()
+    cold = pipe.edit(m, e, guided=False)
+    for _ in range(pipe.EDIT_CONTEXTS + 1):          # push m's context out of the cache
+        pipe.prepare_edit(other)
+        other = pipe.edit(other, [Edit(pc.GROUPS[0].code_ids[2], 1, 3)], guided=False)
+    pipe.prepare_edit(m)
+    warm = pipe.edit(m, e, guided=False)
+    again = pipe.edit(m, e, guided=False)
+    assert np.array_equal(cold.residual_codes, warm.residual_codes)
+    assert np.array_equal(cold.residual_codes, again.residual_codes)
+    assert len(pipe._edit_contexts) <= pipe.EDIT_CONTEXTS
+    # the motion's own prompt is used when it has no stored condition
+    bare = Motion(joints=m.joints, features=m.features, pose_codes=m.pose_codes, residual_codes=m.residual_codes,
+                  prompt=m.prompt)
+    assert np.array_equal(pipe.edit(bare, e, guided=False).residual_codes, cold.residual_codes)
 
 
 def test_edit_errors_are_clear(pipe):

@@ -144,6 +144,32 @@ def test_refine_runs_each_stage_once_in_order_and_keeps_fixed_steps():
     assert torch.equal(kept[:, :, :3], known[:, :, :3])
 
 
+def test_refine_sample_steps_matches_the_full_passes_and_touches_only_its_steps():
+    torch.manual_seed(0)
+    model = RefineTransformer(TINY_REFINE).eval()
+    cond = torch.randn(1, 12, 384)
+    pose = khot(pick_codes(torch.randn(1, 9, 394), 1.0))
+    idx = model.sample(cond, pose, temperature=0.0)
+    context = model.context(cond, pose, idx)
+    heads = TINY_REFINE.heads
+    assert len(context) == TINY_REFINE.layers
+    assert context[0][0].shape == (TINY_REFINE.n_stages, heads, 13 + 9, TINY_REFINE.dim // heads)
+    # on the unchanged motion, re-predicting any steps against its keys and values gives the
+    # codes the full stage-by-stage passes chose
+    for steps in ([0], [3, 4, 5], [8], list(range(9))):
+        assert torch.equal(model.sample_steps(cond, pose, idx, torch.tensor(steps), context), idx)
+    # after changing the pose codes of two steps only those steps' codes can change
+    edited = khot(pick_codes(torch.randn(1, 9, 394), 1.0))
+    pose2 = pose.clone()
+    pose2[:, 2:4] = edited[:, 2:4]
+    out = model.sample_steps(cond, pose2, idx, torch.tensor([2, 3]), context)
+    assert torch.equal(out[..., :2], idx[..., :2]) and torch.equal(out[..., 4:], idx[..., 4:])
+    assert not torch.equal(out[..., 2:4], idx[..., 2:4])
+    # all steps re-predicted with a context of the new motion is the full passes again
+    full = model.sample(cond, pose2, temperature=0.0)
+    assert torch.equal(model.sample_steps(cond, pose2, full, torch.arange(9), model.context(cond, pose2, full)), full)
+
+
 def test_refine_is_bidirectional_and_masks_padding():
     torch.manual_seed(0)
     model = RefineTransformer(TINY_REFINE).eval()

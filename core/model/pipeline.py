@@ -47,6 +47,7 @@ def load_refine(path: str | Path, device="cpu"):
 # --------------------------------------------------------------------------
 # the pipeline
 
+import hashlib                              # noqa: E402
 import os                                   # noqa: E402
 import threading                            # noqa: E402
 from collections import OrderedDict         # noqa: E402
@@ -248,10 +249,10 @@ class Pipeline:
         self.text_encoder_spec = text_encoder or self.base.config.text_encoder
         self.temperature, self.top_k = temperature, top_k
         self.refine_temperature, self.min_steps = refine_temperature, min_steps
-        self.edit_context = 12      # token steps (2.4 s) of context each side of an edit
         self.edit_guidance = 20     # search iterations that make an edit show (0: refine only)
         self._encoder = None
         self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._edit_contexts: OrderedDict[bytes, list] = OrderedDict()
         self._lock = threading.RLock()
 
     @property
@@ -413,21 +414,18 @@ class Pipeline:
         with self._lock, _out_of_memory_is_an_error(
                 self.device, f"editing a {motion.n_frames}-frame motion",
                 "keep the residual codes outside the edit, or edit a shorter motion"):
-            cond = (torch.from_numpy(motion.cond) if motion.cond is not None
-                    else self.encode_text([motion.prompt])[0].cpu())[None].to(self.device)
+            cond = self._condition(motion)
             gen = torch.Generator().manual_seed(_new_seed() if seed is None else int(seed))
-            res = np.array(motion.residual_codes, dtype=np.int64, copy=True)
-            a, b = 0, S
-            keep = known = None
+            edited = torch.from_numpy(pose)[None].to(self.device)
+            known = torch.from_numpy(np.asarray(motion.residual_codes, dtype=np.int64))[None].to(self.device)
             if keep_residuals_outside:
-                # only steps near the edit can change: the refiner sees a window around it
-                steps = np.flatnonzero(changed)
-                a, b = max(0, steps[0] - self.edit_context), min(S, steps[-1] + 1 + self.edit_context)
-                keep = torch.from_numpy(~changed[a:b])[None].to(self.device)
-                known = torch.from_numpy(res[:, a:b])[None].to(self.device)
-            idx = self.refine.sample(cond, torch.from_numpy(pose[a:b])[None].to(self.device),
-                                     temperature=self.refine_temperature, generator=gen, keep=keep, known=known)
-            res[:, a:b] = idx[0].cpu().numpy()
+                # one pass per stage over the edited steps alone, against the unedited motion
+                steps = torch.from_numpy(np.flatnonzero(changed)).to(self.device)
+                idx = self.refine.sample_steps(cond, edited, known, steps, self._edit_context(motion, cond),
+                                               temperature=self.refine_temperature, generator=gen)
+            else:
+                idx = self.refine.sample(cond, edited, temperature=self.refine_temperature, generator=gen)
+            res = idx[0].cpu().numpy()
             if guided and self.edit_guidance > 0:
                 from core.model.edit_guidance import guide_residuals
 
@@ -437,6 +435,40 @@ class Pipeline:
                     torch.from_numpy(pose).to(self.device), torch.from_numpy(res).to(self.device),
                     [e.resolve(S) for e in edits], iterations=self.edit_guidance).cpu().numpy()
             return self._motion(pose, res, motion.prompt, motion.seed, cond[0].cpu().numpy())
+
+    EDIT_CONTEXTS = 4       # motions whose Refine keys and values are kept for their next edit
+
+    def _condition(self, motion: Motion) -> torch.Tensor:
+        """(1, 12, text_dim): the motion's stored text condition, else its prompt encoded."""
+        if motion.cond is not None:
+            return torch.from_numpy(np.asarray(motion.cond, dtype=np.float32))[None].to(self.device)
+        return self.encode_text([motion.prompt])[:1]
+
+    def _edit_context(self, motion: Motion, cond: torch.Tensor) -> list:
+        """The unedited motion's Refine keys and values (RefineTransformer.context), cached by
+        content: the same motion always gets the same context, so edits stay deterministic."""
+        pose = np.ascontiguousarray(motion.pose_codes, dtype=bool)
+        res = np.ascontiguousarray(motion.residual_codes, dtype=np.int64)
+        key = hashlib.blake2b(b"".join([np.packbits(pose).tobytes(), res.tobytes(), str(res.shape).encode(),
+                                        cond.float().cpu().numpy().tobytes()]), digest_size=16).digest()
+        ctx = self._edit_contexts.get(key)
+        if ctx is None:
+            ctx = self.refine.context(cond, torch.from_numpy(pose)[None].to(self.device),
+                                      torch.from_numpy(res)[None].to(self.device))
+            self._edit_contexts[key] = ctx
+            while len(self._edit_contexts) > self.EDIT_CONTEXTS:
+                self._edit_contexts.popitem(last=False)
+        self._edit_contexts.move_to_end(key)
+        return ctx
+
+    @torch.no_grad()
+    def prepare_edit(self, motion: Motion) -> None:
+        """Compute now what an edit of this motion needs (the Refine Transformer's keys and
+        values over the whole motion, one batched pass), e.g. while the user looks at it; the
+        edit itself then costs one pass per stage over the edited steps only."""
+        self._check_motion(motion)
+        with self._lock, _out_of_memory_is_an_error(self.device, "preparing an edit", "edit a shorter motion"):
+            self._edit_context(motion, self._condition(motion))
 
     def _check_motion(self, motion: Motion) -> None:
         """A motion this model can edit: a Motion from another model or a damaged file would

@@ -17,6 +17,15 @@ from core.model.blocks import Block, init_weights, sinusoidal
 from core.model.configs import REFINE_CONFIGS, RefineConfig
 
 
+def _pick(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    """One code per row: the argmax at temperature 0, else a Gumbel-max draw."""
+    logits = logits.float()
+    if temperature <= 0:
+        return logits.argmax(-1)
+    u = torch.rand(logits.shape, generator=generator).to(logits.device).clamp_(1e-20, 1 - 1e-7)
+    return (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
+
+
 class RefineTransformer(nn.Module):
     def __init__(self, config: RefineConfig | str = "small", **changes):
         super().__init__()
@@ -112,16 +121,72 @@ class RefineTransformer(nn.Module):
         out = torch.zeros(B, cfg.n_stages, S, dtype=torch.long, device=pose_codes.device)
         for q in range(cfg.n_stages):
             stage = torch.full((B,), q, dtype=torch.long, device=pose_codes.device)
-            logits = self.logits(cond, x, stage, mask)[..., :cfg.n_codes].float()
-            if temperature <= 0:
-                idx = logits.argmax(-1)
-            else:
-                u = torch.rand(logits.shape, generator=generator).to(logits.device).clamp_(1e-20, 1 - 1e-7)
-                idx = (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
+            idx = _pick(self.logits(cond, x, stage, mask)[..., :cfg.n_codes], temperature, generator)
             if keep is not None:
                 idx = torch.where(keep, known[:, q], idx)
             out[:, q] = idx
             x = x + self.code_embedding(q, idx)
         if mask is not None:
             out = out.masked_fill(~mask[:, None], 0)
+        return out
+
+    # -- edits: re-predict a few steps against the keys and values of the unedited motion ------
+
+    @staticmethod
+    def _block_kv(block: Block, x: Tensor, kv: tuple[Tensor, Tensor] | None = None,
+                  rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """One block on x; with kv, x holds only ``rows`` of the sequence and attends to kv
+        with those rows' keys and values replaced. Returns (x out, keys, values)."""
+        h = block.ln1(x)
+        B, T, C = h.shape
+        q, k, v = block.attn.qkv(h).view(B, T, 3, block.attn.heads, C // block.attn.heads).permute(2, 0, 3, 1, 4)
+        if kv is not None:
+            K, V = kv[0].clone(), kv[1].clone()
+            K[:, :, rows], V[:, :, rows] = k, v
+            k, v = K, V
+        y = F.scaled_dot_product_attention(q, k, v)
+        x = x + block.attn.proj(y.transpose(1, 2).reshape(B, T, C))
+        return x + block.mlp(block.ln2(x)), k, v
+
+    @torch.inference_mode()
+    def context(self, cond: Tensor, pose_codes: Tensor, indices: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """The keys and values of every layer that ``sample`` computes for one motion, all stages
+        in one batch (their inputs are known): per layer (k, v), each (n_stages, heads,
+        13 + S, head_dim). cond (1, 12, text_dim); pose_codes (1, S, 392|394); indices (1, n_stages, S)."""
+        n, S = self.config.n_stages, pose_codes.shape[1]
+        if S > self.config.max_tokens:
+            raise ValueError(f"at most {self.config.max_tokens} steps, got {S}")
+        emb = torch.stack([self.code_embedding(q, indices[0, q]) for q in range(n)])      # (n, S, dim)
+        x = self.pose_embedding(pose_codes) + torch.cat([torch.zeros_like(emb[:1]), emb[:-1].cumsum(0)])
+        x = x + self.pos[:S].to(x.dtype)
+        stage = torch.arange(n, device=x.device)
+        x = torch.cat([self.cond_emb(cond.to(x.dtype)).expand(n, -1, -1), self.stage_emb(stage)[:, None], x], dim=1)
+        out = []
+        for block in self.blocks:
+            x, k, v = self._block_kv(block, x)
+            out.append((k, v))
+        return out
+
+    @torch.inference_mode()
+    def sample_steps(self, cond: Tensor, pose_codes: Tensor, indices: Tensor, steps: Tensor,
+                     context: list[tuple[Tensor, Tensor]], *, temperature: float = 0.0,
+                     generator: torch.Generator | None = None) -> Tensor:
+        """Re-predict the residual codes of some steps (an edit's), stage by stage, each stage a
+        forward pass over those steps alone: the text and the other steps keep the keys and
+        values they had in the unedited motion (``context``). On an unchanged motion this gives
+        exactly what ``sample`` gives; after an edit, the other steps do not see it.
+
+        pose_codes (1, S, ...) after the edit; indices (1, n_stages, S); steps (k,) long.
+        Returns indices with those steps' codes replaced."""
+        cfg = self.config
+        out = indices.clone()
+        rows = cfg.n_text_tokens + 1 + steps
+        x0 = self.pose_embedding(pose_codes[:, steps]) + self.pos[steps].to(self.ln_f.weight.dtype)
+        for q in range(cfg.n_stages):
+            x = x0
+            for block, (k, v) in zip(self.blocks, context):
+                x = self._block_kv(block, x, (k[q:q + 1], v[q:q + 1]), rows)[0]
+            idx = _pick((self.ln_f(x) @ self.code_table[q].T)[..., :cfg.n_codes], temperature, generator)
+            out[:, q, steps] = idx
+            x0 = x0 + self.code_embedding(q, idx)
         return out
