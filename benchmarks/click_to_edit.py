@@ -5,7 +5,10 @@
 Generates one 196-frame motion with the built-in model, then emits the grid's click signal
 for cells of different groups and steps (as a mouse click does) and times until the document
 holds the edited motion and the viewport has drawn it. Guided edits (the default) and refine-only
-edits (Preferences: guidance off) are timed apart. Prints figures, never asserts.
+edits (Preferences: guidance off) are timed apart. Before each click the job thread is let
+finish what it does after showing a motion (preparing the next edit, Pipeline.prepare_edit), as
+it has while a user moves the mouse to the next cell; --back-to-back clicks at once instead.
+Prints figures, never asserts.
 """
 
 import argparse
@@ -49,6 +52,8 @@ def wait(app, cond, timeout=60.0, signals=()):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clicks", type=int, default=20, help="clicks per mode")
+    ap.add_argument("--back-to-back", action="store_true",
+                    help="click as soon as the edit is drawn, not after the job thread is idle")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import torch
@@ -80,12 +85,15 @@ def main() -> None:
             inside.append(time.perf_counter() - t)
 
     type(win.pipeline).edit = timed_edit
-    print(f"built-in model, {win.document.motion.n_frames} frames, {args.threads} threads")
+    print(f"built-in model, {win.document.motion.n_frames} frames, {args.threads} threads"
+          + ("; back-to-back clicks" if args.back_to_back else "; each click once the job thread is idle"))
     for guided in (True, False):
         win.prefs = replace(win.prefs, guided_edits=guided)
         times = []
         inside.clear()
         for _ in range(args.clicks):
+            if not args.back_to_back:
+                wait(app, lambda: not win.runner.busy, signals=(win.runner.idle,))
             m = win.document.motion
             g = pc.GROUPS[int(rng.integers(pc.N_GROUPS))]
             step = int(rng.integers(m.n_steps))
