@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(0, window.offer_recovery)
 
     status = {"code": 0}
+    # started unattended: nobody is there to answer "save the changes?", which would never close
+    window.ask_before_close = not (args.screenshot or args.quit_after is not None)
     if args.screenshot:
         def take_screenshot() -> None:
             app.processEvents()

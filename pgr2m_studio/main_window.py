@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._jobs: dict[int, str] = {}           # job id -> kind
         self._generate_job: int | None = None
         self._pending_edits: list = []
+        self.ask_before_close = True            # False when started to run unattended (--screenshot, --quit-after)
         self._edit_job: int | None = None
         self._ghost = None
 
@@ -572,7 +573,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About PGR²M Studio", ABOUT_HTML)
 
     def closeEvent(self, event) -> None:
-        if not self._confirm_discard():
+        if self.ask_before_close and not self._confirm_discard():
             event.ignore()
             return
         from core.project import discard_autosave

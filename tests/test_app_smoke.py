@@ -71,3 +71,24 @@ def test_about_lists_licences(window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
     window.about_action.trigger()
     assert shown and "Apache-2.0" in shown[0] and "CC BY-NC 4.0" in shown[0]
+
+
+def test_unattended_screenshot_run_generates_saves_and_quits(model_dir, tmp_path):
+    """`main.py --prompt ... --screenshot PNG` (the README's check) must end by itself: the
+    generated motion makes the document unsaved, and a "save the changes?" question would wait
+    for ever with nobody there."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    png = tmp_path / "shot.png"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, str(root / "main.py"), "--model", str(model_dir), "--prompt", "walk",
+                          "--seed", "1", "--screenshot", str(png)],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"screenshot saved to {png}" in run.stdout
+    assert png.stat().st_size > 10_000
