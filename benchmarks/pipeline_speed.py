@@ -229,14 +229,14 @@ class Steps:
                 **self.decode(pose[0, :n].cpu().numpy(), idx[0, :, :n].cpu().numpy())}
 
     @torch.no_grad()
-    def prepare(self, cond, pose: np.ndarray, residual: np.ndarray) -> list:
+    def prepare(self, cond, pose: np.ndarray, residual: np.ndarray) :
         """Pipeline.prepare_edit: the unedited motion's Refine keys and values."""
         return self.refine.context(cond, torch.from_numpy(np.asarray(pose, dtype=bool))[None],
                                    torch.from_numpy(np.asarray(residual, np.int64))[None])
 
     @torch.no_grad()
     def edit(self, cond, pose: np.ndarray, residual: np.ndarray, code: int, start: int, end: int,
-             context: list | None = None):
+             context=None):
         """Pipeline.edit with keep_residuals_outside=True and seed 0. Without a context (a motion
         not prepared beforehand) it is computed first, timed as "prepare"."""
         t0 = now()

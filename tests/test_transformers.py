@@ -152,8 +152,8 @@ def test_refine_sample_steps_matches_the_full_passes_and_touches_only_its_steps(
     idx = model.sample(cond, pose, temperature=0.0)
     context = model.context(cond, pose, idx)
     heads = TINY_REFINE.heads
-    assert len(context) == TINY_REFINE.layers
-    assert context[0][0].shape == (TINY_REFINE.n_stages, heads, 13 + 9, TINY_REFINE.dim // heads)
+    shape = (TINY_REFINE.layers, TINY_REFINE.n_stages, heads, 13 + 9, TINY_REFINE.dim // heads)
+    assert context.k.shape == shape and context.v.shape == shape
     # on the unchanged motion, re-predicting any steps against its keys and values gives the
     # codes the full stage-by-stage passes chose
     for steps in ([0], [3, 4, 5], [8], list(range(9))):

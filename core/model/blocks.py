@@ -21,13 +21,24 @@ def sinusoidal(n: int, dim: int) -> Tensor:
 
 
 class KVCache:
-    """Preallocated keys and values of every layer for a batch, filled left to right."""
+    """Preallocated keys and values of every layer for a batch, filled left to right; or, with
+    ``rows``, the keys and values of a whole sequence in which only those positions are run
+    again (their queries see every position)."""
 
     def __init__(self, layers: int, batch: int, heads: int, length: int, head_dim: int, like: Tensor):
         shape = (layers, batch, heads, length, head_dim)
         self.k = like.new_zeros(shape)
         self.v = like.new_zeros(shape)
         self.length = 0                 # positions filled so far
+        self.rows: Tensor | None = None
+
+    @classmethod
+    def of_rows(cls, k: Tensor, v: Tensor, rows: Tensor) -> "KVCache":
+        """Keys and values (layers, batch, heads, length, head_dim) of a whole sequence, used in
+        place; the positions ``rows`` get the keys and values of the inputs run."""
+        cache = cls.__new__(cls)
+        cache.k, cache.v, cache.length, cache.rows = k, v, k.shape[3], rows
+        return cache
 
     def select(self, rows: Tensor) -> None:
         """Keep only some batch rows (finished samples leave the batch)."""
@@ -49,7 +60,11 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         mask = None if key_mask is None else key_mask[:, None, None, :]
         is_causal = causal
-        if cache is not None:
+        if cache is not None and cache.rows is not None:
+            cache.k[layer, :, :, cache.rows] = k
+            cache.v[layer, :, :, cache.rows] = v
+            k, v = cache.k[layer], cache.v[layer]
+        elif cache is not None:
             start = cache.length
             cache.k[layer, :, :, start:start + T] = k
             cache.v[layer, :, :, start:start + T] = v

@@ -59,6 +59,7 @@ import torch                                # noqa: E402
 
 from core import posecodes as pc            # noqa: E402
 from core.features import denormalize, recover_joints   # noqa: E402
+from core.model.blocks import KVCache       # noqa: E402
 
 UNIT = 4                                    # frames per token step
 FPS = 20.0
@@ -252,7 +253,7 @@ class Pipeline:
         self.edit_guidance = 20     # search iterations that make an edit show (0: refine only)
         self._encoder = None
         self._cond_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._edit_contexts: OrderedDict[bytes, list] = OrderedDict()
+        self._edit_contexts: OrderedDict[bytes, KVCache] = OrderedDict()
         self._lock = threading.RLock()
 
     @property
@@ -444,7 +445,7 @@ class Pipeline:
             return torch.from_numpy(np.asarray(motion.cond, dtype=np.float32))[None].to(self.device)
         return self.encode_text([motion.prompt])[:1]
 
-    def _edit_context(self, motion: Motion, cond: torch.Tensor) -> list:
+    def _edit_context(self, motion: Motion, cond: torch.Tensor) -> KVCache:
         """The unedited motion's Refine keys and values (RefineTransformer.context), cached by
         content: the same motion always gets the same context, so edits stay deterministic."""
         pose = np.ascontiguousarray(motion.pose_codes, dtype=bool)

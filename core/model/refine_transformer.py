@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core import posecodes as pc
-from core.model.blocks import Block, init_weights, sinusoidal
+from core.model.blocks import Block, KVCache, init_weights, sinusoidal
 from core.model.configs import REFINE_CONFIGS, RefineConfig
 
 
@@ -59,9 +59,11 @@ class RefineTransformer(nn.Module):
         emb = self.code_table[stage][indices.clamp(min=0)]
         return emb * (indices >= 0)[..., None].to(emb.dtype)
 
-    def logits(self, cond: Tensor, motion_emb: Tensor, stage: Tensor, mask: Tensor | None = None) -> Tensor:
+    def logits(self, cond: Tensor, motion_emb: Tensor, stage: Tensor, mask: Tensor | None = None,
+               cache: KVCache | None = None) -> Tensor:
         """cond (B, 12, text_dim); motion_emb (B, S, dim): pose + earlier-stage embeddings;
-        stage (B,) long; mask (B, S) True on real steps -> (B, S, n_codes + 2) logits of that stage."""
+        stage (B,) long; mask (B, S) True on real steps -> (B, S, n_codes + 2) logits of that stage.
+        An empty cache gets every layer's keys and values."""
         cfg = self.config
         if cond.ndim != 3 or cond.shape[1:] != (cfg.n_text_tokens, cfg.text_dim):
             raise ValueError(f"text condition must be (B, {cfg.n_text_tokens}, {cfg.text_dim}), "
@@ -77,8 +79,8 @@ class RefineTransformer(nn.Module):
         if mask is not None:
             prefix = torch.ones(B, cfg.n_text_tokens + 1, dtype=torch.bool, device=mask.device)
             key_mask = torch.cat([prefix, mask.bool()], dim=1)
-        for block in self.blocks:
-            x = block(x, key_mask=key_mask)
+        for i, block in enumerate(self.blocks):
+            x = block(x, key_mask=key_mask, cache=cache, layer=i)
         h = self.ln_f(x[:, cfg.n_text_tokens + 1:])
         if bool((stage == stage[0]).all()):       # one stage for the batch: no per-sample table copy
             return h @ self.code_table[int(stage[0])].T
@@ -132,44 +134,22 @@ class RefineTransformer(nn.Module):
 
     # -- edits: re-predict a few steps against the keys and values of the unedited motion ------
 
-    @staticmethod
-    def _block_kv(block: Block, x: Tensor, kv: tuple[Tensor, Tensor] | None = None,
-                  rows: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """One block on x; with kv, x holds only ``rows`` of the sequence and attends to kv
-        with those rows' keys and values replaced. Returns (x out, keys, values)."""
-        h = block.ln1(x)
-        B, T, C = h.shape
-        q, k, v = block.attn.qkv(h).view(B, T, 3, block.attn.heads, C // block.attn.heads).permute(2, 0, 3, 1, 4)
-        if kv is not None:
-            K, V = kv[0].clone(), kv[1].clone()
-            K[:, :, rows], V[:, :, rows] = k, v
-            k, v = K, V
-        y = F.scaled_dot_product_attention(q, k, v)
-        x = x + block.attn.proj(y.transpose(1, 2).reshape(B, T, C))
-        return x + block.mlp(block.ln2(x)), k, v
-
     @torch.inference_mode()
-    def context(self, cond: Tensor, pose_codes: Tensor, indices: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def context(self, cond: Tensor, pose_codes: Tensor, indices: Tensor) -> KVCache:
         """The keys and values of every layer that ``sample`` computes for one motion, all stages
-        in one batch (their inputs are known): per layer (k, v), each (n_stages, heads,
+        in one batch (their inputs are known): k and v of shape (layers, n_stages, heads,
         13 + S, head_dim). cond (1, 12, text_dim); pose_codes (1, S, 392|394); indices (1, n_stages, S)."""
-        n, S = self.config.n_stages, pose_codes.shape[1]
-        if S > self.config.max_tokens:
-            raise ValueError(f"at most {self.config.max_tokens} steps, got {S}")
+        cfg = self.config
+        n, S = cfg.n_stages, pose_codes.shape[1]
         emb = torch.stack([self.code_embedding(q, indices[0, q]) for q in range(n)])      # (n, S, dim)
         x = self.pose_embedding(pose_codes) + torch.cat([torch.zeros_like(emb[:1]), emb[:-1].cumsum(0)])
-        x = x + self.pos[:S].to(x.dtype)
-        stage = torch.arange(n, device=x.device)
-        x = torch.cat([self.cond_emb(cond.to(x.dtype)).expand(n, -1, -1), self.stage_emb(stage)[:, None], x], dim=1)
-        out = []
-        for block in self.blocks:
-            x, k, v = self._block_kv(block, x)
-            out.append((k, v))
-        return out
+        cache = KVCache(cfg.layers, n, cfg.heads, cfg.n_text_tokens + 1 + S, cfg.dim // cfg.heads, x)
+        self.logits(cond.expand(n, -1, -1), x, torch.arange(n, device=x.device), cache=cache)
+        return cache
 
     @torch.inference_mode()
     def sample_steps(self, cond: Tensor, pose_codes: Tensor, indices: Tensor, steps: Tensor,
-                     context: list[tuple[Tensor, Tensor]], *, temperature: float = 0.0,
+                     context: KVCache, *, temperature: float = 0.0,
                      generator: torch.Generator | None = None) -> Tensor:
         """Re-predict the residual codes of some steps (an edit's), stage by stage, each stage a
         forward pass over those steps alone: the text and the other steps keep the keys and
@@ -183,9 +163,11 @@ class RefineTransformer(nn.Module):
         rows = cfg.n_text_tokens + 1 + steps
         x0 = self.pose_embedding(pose_codes[:, steps]) + self.pos[steps].to(self.ln_f.weight.dtype)
         for q in range(cfg.n_stages):
+            # this stage's keys and values, copied: the edited rows overwrite them
+            cache = KVCache.of_rows(context.k[:, q:q + 1].clone(), context.v[:, q:q + 1].clone(), rows)
             x = x0
-            for block, (k, v) in zip(self.blocks, context):
-                x = self._block_kv(block, x, (k[q:q + 1], v[q:q + 1]), rows)[0]
+            for i, block in enumerate(self.blocks):
+                x = block(x, cache=cache, layer=i)
             idx = _pick((self.ln_f(x) @ self.code_table[q].T)[..., :cfg.n_codes], temperature, generator)
             out[:, q, steps] = idx
             x0 = x0 + self.code_embedding(q, idx)
