@@ -38,3 +38,16 @@ def generated_motion(prompt: str = "a person walks forward and waves", seed: int
 
         _GENERATED[key] = Pipeline().generate(prompt, seed=seed)[0].joints.astype(np.float64)
     return _GENERATED[key]
+
+
+def spoiled_motion(joints, frames: int = 8):
+    """Joints for bad-input tests: a good synthetic motion when ``joints`` is None, one with a
+    value (a string such as "nan" or "inf") put in one coordinate, else ``joints`` as given."""
+    good = synth_motion(frames)
+    if joints is None:
+        return good
+    if isinstance(joints, str):
+        good = good.copy()
+        good[3, 4, 1] = float(joints)
+        return good
+    return joints

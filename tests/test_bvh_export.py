@@ -13,7 +13,7 @@ from core.formats import retarget as R
 from core.formats.bvh_export import joints_to_bvh, save_bvh
 from core.rotations import qinv, qmul, yaw_quat
 from core.skeleton import T2M, forward_kinematics, inverse_kinematics
-from motion_factory import synth_motion
+from motion_factory import spoiled_motion, synth_motion
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "bvh"
 BN_FILES = sorted(FIXTURES.glob("*.bvh"))
@@ -275,12 +275,7 @@ def test_reimports_one_to_one_through_retarget(tmp_path):
     (None, {"scale": 0}, "scale must be a positive"),
 ])
 def test_bad_input_is_explained(tmp_path, joints, kw, words):
-    good = synth_motion(8)
-    if joints is None:
-        joints = good
-    elif isinstance(joints, str):
-        joints, value = good.copy(), float(joints)
-        joints[3, 4, 1] = value
+    joints = spoiled_motion(joints)
     with pytest.raises(ValueError, match=words):
         joints_to_bvh(joints, **kw)
     path = tmp_path / "never.bvh"

@@ -19,7 +19,7 @@ from core.formats.bvh_export import joints_to_rig
 from core.formats.fbx_export import (KTIME_PER_SECOND, fbx_euler, joints_to_fbx_bytes, rotation_orders,
                                      save_fbx)
 from core.rotations import euler_to_matrix
-from motion_factory import generated_motion, synth_motion
+from motion_factory import generated_motion, spoiled_motion, synth_motion
 from test_bvh_export import bn_motion, rigid_motion
 
 BN_FILES = sorted((Path(__file__).resolve().parent / "data" / "bvh").glob("*.bvh"))
@@ -286,12 +286,7 @@ def test_euler_angles_are_exact_and_continuous(case):
     (None, {"scale": -1}, "scale must be a positive"),
 ])
 def test_bad_input_is_explained_and_writes_nothing(tmp_path, joints, kw, words):
-    good = synth_motion(8)
-    if joints is None:
-        joints = good
-    elif isinstance(joints, str):
-        joints, value = good.copy(), float(joints)
-        joints[3, 4, 1] = value
+    joints = spoiled_motion(joints)
     with pytest.raises(ValueError, match=words):
         joints_to_fbx_bytes(joints, **kw)
     path = tmp_path / "never.fbx"

@@ -394,6 +394,17 @@ def assert_refused(r, *words):
         assert w in last, last
 
 
+def model_with_evil_clip(good_model, tmp_path, marker) -> Path:
+    """A copy of the model whose Base and Refine name a CLIP folder with pickled weights."""
+    folder = copy_model(good_model, tmp_path)
+    clip = evil_clip_folder(tmp_path / "clip", marker)
+    for part in ("base", "refine"):
+        cfg = json.loads((folder / part / f"{part}.json").read_text())
+        cfg["text_encoder"] = f"clip:{clip}"
+        (folder / part / f"{part}.json").write_text(json.dumps(cfg))
+    return folder
+
+
 def bad_model(good_model, tmp_path, rel, kind, marker):
     folder = copy_model(good_model, tmp_path)
     plant(folder / rel, kind, marker)
@@ -412,12 +423,7 @@ def test_cli_generate_with_a_pickled_model(good_model, tmp_path, marker, rel, ki
 
 @pytest.mark.slow
 def test_cli_generate_with_a_pickled_text_encoder(good_model, tmp_path, marker):
-    folder = copy_model(good_model, tmp_path)
-    clip = evil_clip_folder(tmp_path / "clip", marker)
-    for part in ("base", "refine"):
-        cfg = json.loads((folder / part / f"{part}.json").read_text())
-        cfg["text_encoder"] = f"clip:{clip}"
-        (folder / part / f"{part}.json").write_text(json.dumps(cfg))
+    folder = model_with_evil_clip(good_model, tmp_path, marker)
     assert_refused(run_cli("generate", "a person walks", "--model", folder, "--length", 16), "pytorch_model.bin")
 
 
@@ -517,12 +523,7 @@ def test_app_refuses_a_pickled_model(app_env, qtbot, good_model, tmp_path, marke
 
 @gui
 def test_app_refuses_a_pickled_text_encoder(app_env, qtbot, good_model, tmp_path, marker):
-    folder = copy_model(good_model, tmp_path)
-    clip = evil_clip_folder(tmp_path / "clip", marker)
-    for part in ("base", "refine"):
-        cfg = json.loads((folder / part / f"{part}.json").read_text())
-        cfg["text_encoder"] = f"clip:{clip}"
-        (folder / part / f"{part}.json").write_text(json.dumps(cfg))
+    folder = model_with_evil_clip(good_model, tmp_path, marker)
     win = app_env(str(folder))
     model_error_shown(qtbot, win, "pytorch_model.bin")
 
