@@ -4,9 +4,11 @@
     python benchmarks/linear_kernels.py [--rows 1 4 10 16] [--threads 2] [--repeats 10]
 
 An edit runs 6 such passes over the edited steps only (a few rows), so this is what bounds
-the paper-size edit (docs/speed.md). Kernels: bf16 weights (what the Refine uses), int8 and int4
-weight-only (quantize.Int8Linear / Int4Linear), int8 weights x int8 activations
-(torch._int_mm, activations quantized per row, that cost included), and oneDNN prepacked bf16.
+the paper-size edit (docs/speed.md). Kernels: bf16 weights as nn.Linear holds them, bf16 weights
+packed once into oneDNN's layout (quantize.PackedLinear: what the Refine uses on a CPU with native
+bf16), int8 and int4 weight-only (quantize.Int8Linear / Int4Linear), int8 weights x int8
+activations (torch._int_mm, activations quantized per row, that cost included), and
+torch.utils.mkldnn's bf16 linear (inputs converted to oneDNN tensors beforehand).
 Prints ms per pass, never asserts.
 """
 
@@ -19,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.model.quantize import Int4Linear, Int8Linear, int4_available, int8_available  # noqa: E402
+from core.model.quantize import (Int4Linear, Int8Linear, PackedLinear, int4_available, int8_available,  # noqa: E402
+                                 packed_bfloat16_available)
 
 SHAPES = [(3072, 1024), (1024, 1024), (4096, 1024), (1024, 4096)] * 6     # (out, in) per layer
 
@@ -44,7 +47,9 @@ class IntMatmul(torch.nn.Module):
 def kernels() -> dict:
     torch.manual_seed(0)
     lins = [torch.nn.Linear(k, n) for n, k in SHAPES]
-    out = {"bf16": lambda: [torch.nn.Linear(k, n).to(torch.bfloat16) for n, k in SHAPES]}
+    out = {"bf16, nn.Linear": lambda: [torch.nn.Linear(k, n).to(torch.bfloat16) for n, k in SHAPES]}
+    if packed_bfloat16_available():
+        out["bf16 packed (used)"] = lambda: [PackedLinear(torch.nn.Linear(k, n)) for n, k in SHAPES]
     if int8_available():
         out["int8 weights"] = lambda: [Int8Linear(l) for l in lins]
     if int4_available():
@@ -54,7 +59,7 @@ def kernels() -> dict:
     if torch.backends.mkldnn.is_available():
         import torch.utils.mkldnn as mk
 
-        out["oneDNN prepacked bf16"] = lambda: [mk.to_mkldnn(torch.nn.Sequential(torch.nn.Linear(k, n)),
+        out["torch.utils.mkldnn bf16"] = lambda: [mk.to_mkldnn(torch.nn.Sequential(torch.nn.Linear(k, n)),
                                                              torch.bfloat16)[0] for n, k in SHAPES]
     return out
 
@@ -70,7 +75,7 @@ def main() -> None:
           f"median of {args.repeats}")
     for name, build in kernels().items():
         layers = build()
-        onednn = name.startswith("oneDNN")
+        onednn = name.startswith("torch.utils.mkldnn")
         cells = []
         for m in args.rows:
             x = {k: torch.randn(m, k).bfloat16() for k in (1024, 4096)}

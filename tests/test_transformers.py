@@ -226,6 +226,35 @@ def test_int8_and_bfloat16_inference_stay_close_to_float32():
         set_precision(_model(), "int2")
 
 
+def test_packed_bfloat16_weights_give_the_plain_bfloat16_results(monkeypatch):
+    import core.model.quantize as q
+
+    if not (q.fast_bfloat16() and torch.backends.mkldnn.is_available()):
+        pytest.skip("no native bf16 or no oneDNN on this CPU")
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 48).to(torch.bfloat16)
+    packed = q.PackedLinear(lin)
+    for rows in (0, 1, 2, 7):       # one row takes the padded path, none returns at once
+        x = torch.randn(rows, 64).to(torch.bfloat16)
+        got, want = packed(x), torch.nn.functional.linear(x, lin.weight, lin.bias)
+        assert got.shape == (rows, 48) and got.dtype == torch.bfloat16
+        assert torch.allclose(got.float(), want.float(), rtol=1e-2, atol=1e-2)
+    assert packed(torch.randn(2, 3, 64)).shape == (2, 3, 48)
+    assert q.packed_bfloat16_available()
+    # the whole Refine, packed or not, picks the same stage codes
+    cond, pose = torch.randn(1, 12, 384), torch.rand(1, 8, pc.N_CODES) < 0.2
+    refine = RefineTransformer(TINY_REFINE).eval()
+    plain = RefineTransformer(TINY_REFINE).eval()
+    plain.load_state_dict(refine.state_dict())
+    q.set_precision(refine, "bfloat16")
+    monkeypatch.setattr(q, "_PACKED_OK", False)
+    q.set_precision(plain, "bfloat16")
+    assert any(isinstance(m, q.PackedLinear) for m in refine.modules())
+    assert not any(isinstance(m, q.PackedLinear) for m in plain.modules())
+    a, b = (m.sample(cond, pose, temperature=0.0) for m in (refine, plain))
+    assert (a == b).float().mean() > 0.95
+
+
 def test_int4_weights_stay_close_and_large_bases_get_them():
     from core.model.quantize import Int4Linear, auto_precision, int4_available, set_precision
 
