@@ -121,7 +121,7 @@ def decoder_reach(decoder, dim: int) -> int:
 def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residuals: Tensor,
                     edits: list[tuple[int, int, int]], *, iterations: int = 20, lr: float = 0.5,
                     keep_weight: float = 4.0, turn_weight: float = 100.0, context: int = 1,
-                    unit: int = 4) -> Tensor:
+                    unit: int = 4, init: float = 2.0) -> Tensor:
     """New residual codes (n_stages, S) whose decoding shows ``edits`` (code, start, end steps).
 
     pose (S, 392) bool holds the edited codes, residuals (n_stages, S) the refined ones. Only the
@@ -132,6 +132,8 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     (keep_weight) and the body's heading (turn_weight: a small change of turning speed would
     otherwise rotate the whole rest of the motion). Only the stretch of motion the changed
     steps can reach is decoded, exactly, so the cost does not grow with the motion's length.
+    ``init``: how far the refined codes' logits start above the others; 2 let 20 steps leave them
+    more often than 4 (37.6 against 34.8 % of edited steps shown, docs/generation.md).
     """
     n_steps = pose.shape[0]
     edited = np.zeros(n_steps, bool)
@@ -160,7 +162,7 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     held = ~mask.any(dim=1)
     n_held = int(held.sum()) + (n_frames - (o1 - o0) * unit)
     mean, std = mean.to(ref), std.to(ref)
-    logits = (4.0 * torch.nn.functional.one_hot(residuals[:, changed], n_codes).float()).requires_grad_(True)
+    logits = (init * torch.nn.functional.one_hot(residuals[:, changed], n_codes).float()).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
     frozen = [w for w in dec.parameters() if w.requires_grad]
     for w in frozen:                          # gradients for the codes only, not the decoder
