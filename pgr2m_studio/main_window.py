@@ -248,12 +248,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Generated {len(motions)} motion(s)", 4000)
         elif kind == "edit":
             self._edit_job = None
-            before, after, text, edits = result
+            before, after, text, edits, (shown, n), guided = result
             if before is self.document.motion:
                 self._ghost = before
                 self.undo_stack.push(ReplaceMotion(self.document, before, after, text))
                 for e in edits:
                     self.grid.mark_edited(*e)
+                self.statusBar().showMessage(self._edit_note(text, shown, n, guided), 10000)
             else:       # undone, another sample picked: the queued edits were meant for this one's result
                 n = len(self._pending_edits)
                 self._pending_edits.clear()
@@ -323,7 +324,7 @@ class MainWindow(QMainWindow):
 
     def _next_edit(self) -> None:
         from core import posecodes as pc
-        from core.model.pipeline import Edit
+        from core.model.pipeline import Edit, steps_showing
 
         if self._edit_job is not None or not self._pending_edits:
             return
@@ -333,10 +334,24 @@ class MainWindow(QMainWindow):
         steps = f"step {start}" if end - start == 1 else f"steps {start}–{end - 1}"
         text = f"{name} at {steps}"
         group = pc.CODES[code].group
-        self._edit_job = self._submit(
-            lambda: (before, pipe.edit(before, [Edit(code, start, end)], guided=guided), text,
-                     [(group, start, end)]),
-            "edit", "Editing")
+
+        def run():
+            edit = Edit(code, start, end)
+            after = pipe.edit(before, [edit], guided=guided)
+            return before, after, text, [(group, start, end)], steps_showing(after, edit), guided
+
+        self._edit_job = self._submit(run, "edit", "Editing")
+
+    @staticmethod
+    def _edit_note(text: str, shown: int, n: int, guided: bool) -> str:
+        """What the edit did, as the joints show it: the grid shows the codes as asked, so a
+        user would not otherwise see that the body did not follow."""
+        note = f"{text}: the body shows it on {shown} of {n} step{'s' if n != 1 else ''}"
+        if shown == n:
+            return note
+        if not guided:
+            return note + " (Preferences → Edits → guide edits makes it show more often)"
+        return note + " (the other codes of these steps hold the old pose: edit a related group too)"
 
     def _prepare_edits(self) -> None:
         """While the user looks at the motion, compute what its next edit needs, so a click

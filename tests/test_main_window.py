@@ -45,6 +45,7 @@ def test_generate_pick_edit_undo_save_reopen_export(window, qtbot, tmp_path, mon
 
     from core import posecodes as pc
     from core.formats.bvh import read
+    from core.model.pipeline import Edit, steps_showing
 
     win = window
     generate(qtbot, win)
@@ -62,6 +63,9 @@ def test_generate_pick_edit_undo_save_reopen_export(window, qtbot, tmp_path, mon
     qtbot.waitUntil(lambda: win.document.motion is not original, timeout=10_000)
     assert (win.document.motion.code_ids()[2:6, 0] == code).all()
     assert win.undo_stack.count() == 2 and "steps 2–5" in win.undo_stack.text(1)
+    # the status bar says how many edited steps the body shows, re-parsed from the joints
+    shown, n = steps_showing(win.document.motion, Edit(code, 2, 6))
+    assert n == 4 and f"the body shows it on {shown} of 4 steps" in win.statusBar().currentMessage()
     assert win.viewport.ghost is not None                       # the previous motion as a ghost
     assert win.windowTitle().startswith("untitled *")
     win.undo_stack.undo()

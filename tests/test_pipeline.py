@@ -8,7 +8,7 @@ import pytest
 from core import posecodes as pc
 from core.cli import main as cli
 from core.formats.motion_files import read_codes_json, save_motion
-from core.model.pipeline import Edit, Motion, Pipeline, PipelineError, resolve_code
+from core.model.pipeline import Edit, Motion, Pipeline, PipelineError, resolve_code, steps_showing
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,17 @@ def test_edit_sets_the_code_on_its_steps_and_keeps_the_rest(pipe):
     everywhere = pipe.edit(m, [Edit(new, 4, 9)], keep_residuals_outside=False, guided=False)
     fresh = pipe.from_codes(out.pose_codes, None, m.prompt, seed=0)
     assert np.array_equal(everywhere.residual_codes, fresh.residual_codes)
+
+
+def test_steps_showing_counts_what_the_joints_show(pipe):
+    m = pipe.generate("a person waves", seed=3, length=64)[0]
+    seen = pc.parse(m.joints)[::4]              # step t is frame 4t
+    group = pc.GROUPS[5]
+    here = int(np.flatnonzero(seen[6, group.first_code:group.first_code + group.n_codes])[0]) + group.first_code
+    assert steps_showing(m, Edit(here, 6, 7)) == (1, 1)
+    other = next(c for c in group.code_ids if c != here)
+    assert steps_showing(m, Edit(other, 6, 7)) == (0, 1)
+    assert steps_showing(m, Edit(here, 2, 12)) == (int(seen[2:12, here].sum()), 10)
 
 
 def test_edits_do_not_depend_on_what_was_prepared_or_cached(pipe):

@@ -21,7 +21,7 @@ from core import posecodes as pc
 from core.data.humanml3d import HumanML3DFolder
 from core.eval import metrics
 from core.eval.tokenizer_eval import OurEvaluator
-from core.model.pipeline import UNIT, Edit, Pipeline
+from core.model.pipeline import UNIT, Edit, Pipeline, steps_showing
 
 BATCH = 32
 
@@ -121,13 +121,12 @@ def edit_effect(before, after, edits: list[Edit]) -> dict:
     """Share of edited steps whose re-parsed pose shows the new code, and how far the joints of
     unedited frames moved relative to the pelvis (mm); the path itself can shift after an edit
     that changes the gait, reported apart as root drift."""
-    parsed = pc.parse(after.joints)[::UNIT][: after.n_steps]
     hits = total = 0
     edited = np.zeros(after.n_steps, bool)
     for e in edits:
-        code, start, end = e.resolve(after.n_steps)
-        hits += int(parsed[start:end, code].sum())
-        total += end - start
+        shown, n = steps_showing(after, e)
+        hits, total = hits + shown, total + n
+        _, start, end = e.resolve(after.n_steps)
         edited[start:end] = True
     outside = np.repeat(~edited, UNIT)[: after.n_frames]
     local = lambda j: j - j[:, :1]          # noqa: E731

@@ -168,6 +168,14 @@ class Edit:
         return code, start, end
 
 
+def steps_showing(motion: Motion, edit: Edit) -> tuple[int, int]:
+    """(steps that show the edit's code, steps edited) once the motion's joints are parsed again
+    (frame UNIT*t for step t): whether an edit took, as the eye sees it."""
+    code, start, end = edit.resolve(motion.n_steps)
+    parsed = pc.parse(motion.joints)[::UNIT][: motion.n_steps]
+    return int(parsed[start:end, code].sum()), end - start
+
+
 def _plain(name: str) -> str:
     return " ".join(name.casefold().replace("–", "-").replace("°", "").replace("deg", "").split())
 
