@@ -347,11 +347,11 @@ class MainWindow(QMainWindow):
         """What the edit did, as the joints show it: the grid shows the codes as asked, so a
         user would not otherwise see that the body did not follow."""
         note = f"{text}: the body shows it on {shown} of {n} step{'s' if n != 1 else ''}"
-        if shown == n:
+        if 2 * shown >= n:
             return note
         if not guided:
             return note + " (Preferences → Edits → guide edits makes it show more often)"
-        return note + " (the other codes of these steps hold the old pose: edit a related group too)"
+        return note + " (the rest of the pose held it back: try a nearer code, or edit a related group too)"
 
     def _prepare_edits(self) -> None:
         """While the user looks at the motion, compute what its next edit needs, so a click
