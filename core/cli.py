@@ -309,11 +309,14 @@ def _evaluate_model(args) -> int:
     else:
         s = result["summary"]
         print(f"{result['edits']} random one-group edits of 4-10 steps on generated motions:")
-        print("  share of edited steps that show the new code, and how far the pose outside moved:")
+        print("  share of edited steps that show the new code (exactly; or it or a neighbouring bin), that")
+        print("  moved toward it, and how far the pose outside the edit moved:")
         for key, name in (("guided", "guided edit (default)"), ("refine", "refine only (--no-guidance)"),
                           ("pose_only", "pose codes only, no residuals")):
-            print(f"    {name:31s} {100 * s[key + '_shown']:5.1f} % shown, {s[key + '_outside_mm']:5.1f} mm outside")
-        print(f"    {'before the edit (chance)':31s} {100 * s['before_shown']:5.1f} %")
+            print(f"    {name:31s} {100 * s[key + '_shown']:5.1f} % shown, {100 * s[key + '_near']:5.1f} % within a bin, "
+                  f"{100 * s[key + '_toward']:5.1f} % toward, {s[key + '_outside_mm']:5.1f} mm outside")
+        print(f"    {'before the edit (chance)':31s} {100 * s['before_shown']:5.1f} % shown, "
+              f"{100 * s['before_near']:5.1f} % within a bin")
         print("  guided edit, by kind of code:")
         for kind, (v, n) in s["by_kind"].items():
             print(f"  {kind:9s} {100 * v:5.1f} % shown ({n} edits)")

@@ -91,6 +91,31 @@ def test_steps_showing_counts_what_the_joints_show(pipe):
     assert steps_showing(m, Edit(here, 2, 12)) == (int(seen[2:12, here].sum()), 10)
 
 
+def test_edit_effect_tells_shown_near_and_toward_apart(pipe):
+    import dataclasses
+
+    from core.eval.generation_eval import edit_effect
+
+    m = pipe.generate("a person waves", seed=3, length=64)[0]
+    elbow = next(g for g in pc.GROUPS if g.name == "right elbow angle")
+    straight = elbow.code_ids[-1]                       # > 170 degrees
+    step = next(t for t in range(m.n_steps) if pc.measure(m.joints[4 * t])[elbow.index] < 150)
+    here = int(pc.parse(m.joints)[4 * step, elbow.first_code:elbow.first_code + elbow.n_codes].argmax()) + elbow.first_code
+    neighbour = here + 1 if here + 1 in elbow.code_ids else here - 1
+    edit = lambda code: [Edit(code, step, step + 1)]          # noqa: E731
+    assert {k: edit_effect(m, m, edit(here))[k] for k in ("shown", "near", "toward")} == {"shown": 1, "near": 1, "toward": 0}
+    assert {k: edit_effect(m, m, edit(neighbour))[k] for k in ("shown", "near", "toward")} == {"shown": 0, "near": 1, "toward": 0}
+    # straighten the right arm on that step's frame: the angle moves toward "straight"
+    joints = m.joints.copy()
+    f = 4 * step
+    joints[f, 21] = joints[f, 19] + 0.5 * (joints[f, 19] - joints[f, 17])   # wrist beyond the elbow
+    after = dataclasses.replace(m, joints=joints)
+    effect = edit_effect(m, after, edit(straight))
+    assert effect["toward"] == 1 and effect["shown"] == 1
+    assert effect["outside_mean_mm"] == 0                      # other frames untouched
+    assert edit_effect(after, m, edit(straight))["toward"] == 0
+
+
 def test_edits_do_not_depend_on_what_was_prepared_or_cached(pipe):
     m = pipe.generate("a person walks forward", seed=5, length=64)[0]
     other = pipe.generate("a person jumps", seed=6, length=64)[0]

@@ -118,21 +118,33 @@ def evaluate_generation(model_dir=None, data_dir="", split="test", evaluator_dir
 
 
 def edit_effect(before, after, edits: list[Edit]) -> dict:
-    """Share of edited steps whose re-parsed pose shows the new code, and how far the joints of
-    unedited frames moved relative to the pelvis (mm); the path itself can shift after an edit
-    that changes the gait, reported apart as root drift."""
-    hits = total = 0
+    """Share of edited steps whose re-parsed pose shows the new code ("shown"), shows it or a
+    neighbouring bin of its group ("near"), and whose measured value moved toward the asked bin
+    ("toward"); how far the joints of unedited frames moved relative to the pelvis (mm); the path
+    itself can shift after an edit that changes the gait, reported apart as root drift."""
+    from core.model.edit_guidance import code_bounds
+
+    parsed = pc.parse(after.joints)[::UNIT][: after.n_steps]
+    was, now = (pc.measure(m.joints)[::UNIT][: after.n_steps] for m in (before, after))
+    hits = near = toward = total = 0
     edited = np.zeros(after.n_steps, bool)
     for e in edits:
         shown, n = steps_showing(after, e)
+        code, start, end = e.resolve(after.n_steps)
+        g = pc.GROUPS[pc.CODES[code].group]
+        ids = parsed[start:end, g.first_code:g.first_code + g.n_codes].argmax(1) + g.first_code
+        lo, hi = code_bounds(code)
+        miss = lambda v: np.maximum(lo - v, 0.0) + np.maximum(v - hi, 0.0)       # noqa: E731
         hits, total = hits + shown, total + n
-        _, start, end = e.resolve(after.n_steps)
+        near += int((np.abs(ids - code) <= 1).sum())
+        toward += int((miss(now[start:end, g.index]) < miss(was[start:end, g.index])).sum())
         edited[start:end] = True
     outside = np.repeat(~edited, UNIT)[: after.n_frames]
     local = lambda j: j - j[:, :1]          # noqa: E731
     moved = np.linalg.norm(local(after.joints) - local(before.joints), axis=-1)[outside]
     drift = np.linalg.norm(after.joints[:, 0] - before.joints[:, 0], axis=-1)[outside]
-    return {"shown": hits / max(total, 1), "steps": total,
+    n = max(total, 1)
+    return {"shown": hits / n, "near": near / n, "toward": toward / n, "steps": total,
             "outside_mean_mm": 1000 * float(moved.mean()) if moved.size else 0.0,
             "outside_max_mm": 1000 * float(moved.max()) if moved.size else 0.0,
             "root_drift_mm": 1000 * float(drift.mean()) if drift.size else 0.0}
@@ -166,10 +178,12 @@ def evaluate_edits(model_dir=None, data_dir="", split="test", n_edits=200, span=
         row = {"group": g.name, "kind": g.kind}
         for name, out in variants.items():
             effect = edit_effect(m, out, [edit])
-            row[f"{name}_shown"] = effect["shown"]
+            for k in ("shown", "near", "toward"):
+                row[f"{name}_{k}"] = effect[k]
             row[f"{name}_outside_mm"] = effect["outside_mean_mm"]
         # how often the unedited motion already parsed to the new code there (chance level)
-        row["before_shown"] = float((pc.parse(m.joints)[::UNIT][start:start + n, code]).mean())
+        unedited = edit_effect(m, m, [edit])
+        row["before_shown"], row["before_near"] = unedited["shown"], unedited["near"]
         rows.append(row)
         by_kind.setdefault(g.kind, []).append(row["guided_shown"])
         if progress:
