@@ -248,13 +248,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Generated {len(motions)} motion(s)", 4000)
         elif kind == "edit":
             self._edit_job = None
-            before, after, text, edits, (shown, n), guided = result
+            before, after, text, edits, (shown, n_edited), guided = result
             if before is self.document.motion:
                 self._ghost = before
                 self.undo_stack.push(ReplaceMotion(self.document, before, after, text))
                 for e in edits:
                     self.grid.mark_edited(*e)
-                self.statusBar().showMessage(self._edit_note(text, shown, n, guided), 10000)
+                self.statusBar().showMessage(self._edit_note(text, shown, n_edited, guided), 10000)
             else:       # undone, another sample picked: the queued edits were meant for this one's result
                 n = len(self._pending_edits)
                 self._pending_edits.clear()

@@ -201,16 +201,20 @@ def test_refine_loss_targets_the_sampled_stage_and_stage_sampling_favours_low_st
     assert q.min() == 0 and q.max() == 5 and counts[0] > counts[5] and counts[:3].sum() > counts[3:].sum()
 
 
+def _converted_layer(convert, n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(converted, float32) outputs of one random linear layer on 5 random rows."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(n_in, n_out)
+    x = torch.randn(5, n_in)
+    return convert(lin)(x).float(), lin(x)
+
+
 def test_int8_and_bfloat16_inference_stay_close_to_float32():
     from core.model.quantize import Int8Linear, int8_available, set_precision
 
     if not int8_available():
         pytest.skip("this torch has no int8 weight kernel")
-    torch.manual_seed(0)
-    lin = torch.nn.Linear(64, 48)
-    x = torch.randn(5, 64)
-    ref = lin(x)
-    q = Int8Linear(lin)(x).float()
+    q, ref = _converted_layer(Int8Linear, 64, 48)
     assert ((q - ref).abs().max() / ref.abs().max()) < 0.03
     cond = torch.randn(2, 12, 384)
     greedy = {}
@@ -260,12 +264,8 @@ def test_int4_weights_stay_close_and_large_bases_get_them():
 
     if not int4_available():
         pytest.skip("this torch has no int4 weight kernel")
-    torch.manual_seed(0)
-    lin = torch.nn.Linear(128, 64)
-    x = torch.randn(5, 128)
-    ref = lin(x)
-    q = Int4Linear(lin)(x).float()
     # 16 levels per group of 32: a few per cent of the output's range, and unbiased
+    q, ref = _converted_layer(Int4Linear, 128, 64)
     assert ((q - ref).abs().max() / ref.abs().max()) < 0.08
     assert abs(float((q - ref).mean())) < 0.02
     model = set_precision(_model(), "int4")

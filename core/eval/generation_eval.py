@@ -21,7 +21,7 @@ from core import posecodes as pc
 from core.data.humanml3d import HumanML3DFolder
 from core.eval import metrics
 from core.eval.tokenizer_eval import OurEvaluator
-from core.model.pipeline import UNIT, Edit, Pipeline, steps_showing
+from core.model.pipeline import UNIT, Edit, Pipeline, parsed_steps, steps_showing
 
 BATCH = 32
 
@@ -124,12 +124,12 @@ def edit_effect(before, after, edits: list[Edit]) -> dict:
     itself can shift after an edit that changes the gait, reported apart as root drift."""
     from core.model.edit_guidance import code_bounds
 
-    parsed = pc.parse(after.joints)[::UNIT][: after.n_steps]
+    parsed = parsed_steps(after)
     was, now = (pc.measure(m.joints)[::UNIT][: after.n_steps] for m in (before, after))
     hits = near = toward = total = 0
     edited = np.zeros(after.n_steps, bool)
     for e in edits:
-        shown, n = steps_showing(after, e)
+        shown, n = steps_showing(after, e, parsed)
         code, start, end = e.resolve(after.n_steps)
         g = pc.GROUPS[pc.CODES[code].group]
         ids = parsed[start:end, g.first_code:g.first_code + g.n_codes].argmax(1) + g.first_code

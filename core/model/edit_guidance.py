@@ -133,7 +133,7 @@ def guide_residuals(tokenizer, mean: Tensor, std: Tensor, pose: Tensor, residual
     otherwise rotate the whole rest of the motion). Only the stretch of motion the changed
     steps can reach is decoded, exactly, so the cost does not grow with the motion's length.
     ``init``: how far the refined codes' logits start above the others; 2 let 20 steps leave them
-    more often than 4 (37.6 against 34.8 % of edited steps shown, docs/generation.md).
+    more often than 4 (37.3 against 34.8 % of edited steps shown, docs/generation.md).
     """
     n_steps = pose.shape[0]
     edited = np.zeros(n_steps, bool)

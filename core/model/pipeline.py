@@ -168,11 +168,17 @@ class Edit:
         return code, start, end
 
 
-def steps_showing(motion: Motion, edit: Edit) -> tuple[int, int]:
-    """(steps that show the edit's code, steps edited) once the motion's joints are parsed again
-    (frame UNIT*t for step t): whether an edit took, as the eye sees it."""
+def parsed_steps(motion: Motion) -> np.ndarray:
+    """(n_steps, 392) pose codes parsed again from the motion's joints, frame UNIT*t for step t:
+    what the body shows, whatever codes the motion holds."""
+    return pc.parse(motion.joints)[::UNIT][: motion.n_steps]
+
+
+def steps_showing(motion: Motion, edit: Edit, parsed: np.ndarray | None = None) -> tuple[int, int]:
+    """(steps that show the edit's code, steps edited): whether an edit took, as the eye sees it.
+    ``parsed``: parsed_steps(motion), when the caller has it already."""
     code, start, end = edit.resolve(motion.n_steps)
-    parsed = pc.parse(motion.joints)[::UNIT][: motion.n_steps]
+    parsed = parsed_steps(motion) if parsed is None else parsed
     return int(parsed[start:end, code].sum()), end - start
 
 

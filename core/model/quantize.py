@@ -78,7 +78,7 @@ class PackedLinear(nn.Module):
 
     The plain bf16 product re-blocks the weight on every call; for the few rows an edit or a
     sampling step runs, that costs as much as the product (measured: the paper-size Refine's
-    linear layers, 10 rows, 18 -> 8 ms). oneDNN's single-row path is pathologically slow
+    linear layers, 10 rows, 14 -> 7.4 ms in benchmarks/linear_kernels.py). oneDNN's single-row path is pathologically slow
     (1.5 s), so one row is padded to two."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int = 16):
@@ -146,6 +146,14 @@ class Int4Linear(nn.Module):
         return y.reshape(*shape[:-1], self.out_features)
 
 
+def _swap_linears(model: nn.Module, convert) -> None:
+    """Replace each nn.Linear by convert(linear), unless that returns None."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear) and (new := convert(child)) is not None:
+                setattr(parent, name, new)
+
+
 def set_precision(model: nn.Module, precision: str) -> nn.Module:
     """Convert an eval-mode transformer in place for inference; returns it."""
     if precision not in PRECISIONS:
@@ -153,21 +161,21 @@ def set_precision(model: nn.Module, precision: str) -> nn.Module:
     if precision == "float32":
         return model.float()
     model.to(torch.bfloat16)
-    if precision == "bfloat16" and next(model.parameters()).device.type == "cpu" and packed_bfloat16_available():
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.Linear):
-                    setattr(parent, name, PackedLinear(child))
-    if precision in ("int8", "int4"):
-        if not int8_available() or (precision == "int4" and not int4_available()):
-            raise ValueError(f"{precision} weights need a newer torch (its CPU weight-only kernels); "
-                             "use bfloat16")
-        if next(model.parameters()).device.type != "cpu":
-            raise ValueError(f"{precision} weights are for CPU inference; on a GPU use bfloat16 or float32")
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if not isinstance(child, nn.Linear) or child.in_features % 8:
-                    continue
-                four = precision == "int4" and child.in_features % INT4_GROUP == 0 and child.out_features % 16 == 0
-                setattr(parent, name, Int4Linear(child) if four else Int8Linear(child))
+    if precision == "bfloat16":
+        if next(model.parameters()).device.type == "cpu" and packed_bfloat16_available():
+            _swap_linears(model, PackedLinear)
+        return model
+    if not int8_available() or (precision == "int4" and not int4_available()):
+        raise ValueError(f"{precision} weights need a newer torch (its CPU weight-only kernels); "
+                         "use bfloat16")
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError(f"{precision} weights are for CPU inference; on a GPU use bfloat16 or float32")
+
+    def low_bit(lin: nn.Linear) -> nn.Module | None:
+        if lin.in_features % 8:
+            return None
+        four = precision == "int4" and lin.in_features % INT4_GROUP == 0 and lin.out_features % 16 == 0
+        return Int4Linear(lin) if four else Int8Linear(lin)
+
+    _swap_linears(model, low_bit)
     return model
