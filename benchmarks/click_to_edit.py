@@ -24,7 +24,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")      # as main.py does for the app
 
 import numpy as np  # noqa: E402
-
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QStandardPaths, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 

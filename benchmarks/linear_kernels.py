@@ -21,8 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.model.quantize import (Int4Linear, Int8Linear, PackedLinear, int4_available, int8_available,  # noqa: E402
-                                 packed_bfloat16_available)
+from core.model.precision import (  # noqa: E402
+    Int4Linear,
+    Int8Linear,
+    PackedLinear,
+    int4_available,
+    int8_available,
+    packed_bfloat16_available,
+)
 
 SHAPES = [(3072, 1024), (1024, 1024), (4096, 1024), (1024, 4096)] * 6     # (out, in) per layer
 

@@ -32,7 +32,8 @@ import torch  # noqa: E402
 
 from core import posecodes as pc  # noqa: E402
 from core.document import Document  # noqa: E402
-from core.model.pipeline import Edit, Pipeline  # noqa: E402
+from core.motion import Edit  # noqa: E402
+from core.pipeline import Pipeline
 
 VERBS = ["walks", "runs", "jumps", "waves", "kicks", "turns", "crouches", "spins", "stumbles", "dances"]
 MANNER = ["slowly", "quickly", "happily", "carefully", "angrily", "proudly", "lazily", "nervously"]

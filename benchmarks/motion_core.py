@@ -49,7 +49,9 @@ def main():
         frames += len(j)
         for k, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             t[k] += dt
-    mm = lambda e: f"max {np.concatenate(e).max() * 1000:.4f} mm, mean {np.concatenate(e).mean() * 1000:.5f} mm"
+    def mm(e):
+        return f"max {np.concatenate(e).max() * 1000:.4f} mm, mean {np.concatenate(e).mean() * 1000:.5f} mm"
+
     print(f"{len(files)} clips, {frames} frames at 20 fps")
     print(f"recover_joints(extract_features(j)) vs j:   {mm(feat_err)}")
     print(f"FK(IK(j)) with per-frame bone lengths:       {mm(ik_err)}")

@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 from core import posecodes as pc  # noqa: E402
 from core.features import denormalize, recover_joints  # noqa: E402
-from core.model.quantize import PRECISIONS, int8_available, set_precision  # noqa: E402
+from core.model.precision import PRECISIONS, int8_available, set_precision  # noqa: E402
 
 FRAMES = 196
 STEPS = FRAMES // 4             # 49 token steps
@@ -69,10 +69,10 @@ def error_text(exc: BaseException) -> str:
 
 
 def precisions(choice: str, base_params: int = 0) -> dict[str, str]:
-    """The pipeline's own rule (core.model.quantize.auto_precision) on the CPU for auto: Base int8
+    """The pipeline's own rule (core.model.precision.auto_precision) on the CPU for auto: Base int8
     (one step at a time: memory-bound), Refine bf16 where the CPU has native bf16."""
     if choice == "auto":
-        from core.model.quantize import auto_precision
+        from core.model.precision import auto_precision
 
         base, refine = auto_precision(torch.device("cpu"), base_params)
         return {"base": base, "refine": refine}
@@ -272,7 +272,7 @@ def edit_target(pose: np.ndarray, fig: Figures) -> tuple[int, int, int]:
 def text_encoding(fig: Figures, repeats: int, warmup: int) -> torch.Tensor | None:
     """Time the MiniLM encoding of one prompt (encode_conditions, no cache); its condition."""
     from core.model.conditioning import encode_conditions
-    from core.text import load_text_encoder
+    from core.text.encoders import load_text_encoder
 
     try:
         enc = load_text_encoder("minilm").load()
@@ -296,7 +296,8 @@ def counts(args, paper: bool) -> tuple[int, int]:
 # the trained model
 
 def run_model(args, fig: Figures) -> int:
-    from core.model.pipeline import DEFAULT_MODEL, Edit, Pipeline, PipelineError
+    from core.motion import Edit
+    from core.pipeline import DEFAULT_MODEL, Pipeline, PipelineError
 
     folder = Path(args.model) if args.model else DEFAULT_MODEL
     reps, warm = counts(args, paper=False)

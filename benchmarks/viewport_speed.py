@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
+from motion_factory import synth_motion  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from motion_factory import synth_motion  # noqa: E402
 from pgr2m_studio.viewport import Viewport  # noqa: E402
 
 

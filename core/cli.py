@@ -12,8 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-from core.text import TextEncoderError
-
 
 class _Bar:
     """tqdm progress for callbacks of the form (done, total, message)."""
@@ -118,7 +116,7 @@ def cmd_dataset_info(args) -> int:
 
 def _train_config(args):
     from core.train.config import TrainConfig
-    from core.train.stages import default_config
+    from core.train.stages import STAGE_ORDER, default_config
 
     if args.config and Path(args.config).suffix == ".json":
         cfg = TrainConfig.load(args.config)
@@ -135,7 +133,7 @@ def _train_config(args):
     cfg = TrainConfig.from_dict(d).override(args.set or [])
     if not cfg.out:
         raise ValueError("--out is required: the folder for checkpoints, logs and the finished model")
-    if not cfg.data and args.stage in ("tokenizer", "evaluator", "base", "refine"):
+    if not cfg.data and args.stage in STAGE_ORDER:
         raise ValueError("--data is required: a HumanML3D-format dataset folder")
     return cfg
 
@@ -221,47 +219,28 @@ def cmd_train(args) -> int:
     return 0
 
 
-STAGE_ORDER = ("tokenizer", "evaluator", "base", "refine")
-
-
-def _stage_done(run: Path, max_steps: int) -> bool:
-    from core.train.checkpoint import checkpoint_state
-
-    ckpt = run / "checkpoint.safetensors"
-    return ckpt.is_file() and (run / "model").is_dir() and checkpoint_state(ckpt)["step"] >= max_steps
-
-
 def cmd_train_all(args) -> int:
-    """Every stage in order into OUT/<stage>; a finished stage is skipped, an interrupted one
-    resumed. OUT itself is then a model folder for generate and edit."""
+    """Every stage in order into OUT/<stage> (core.train.all_stages); OUT is then a model folder."""
     import argparse as _ap
 
-    stages = [s.strip() for s in (args.stages or ",".join(STAGE_ORDER)).split(",") if s.strip()]
-    unknown = [s for s in stages if s not in STAGE_ORDER]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGE_ORDER)}")
+    from core.train.all_stages import plan, stage_done, stage_list
+
+    stages = stage_list(args.stages)
     if not args.out or not args.data:
         raise ValueError("train all needs --data and --out")
-    out = Path(args.out)
-    for stage in stages:
-        run = out / stage
-        # "stage:key=value" applies to one stage only (model sizes differ between stages)
-        extra = [a.split(":", 1)[1] if ":" in a.split("=", 1)[0] else a for a in (args.set or [])
-                 if ":" not in a.split("=", 1)[0] or a.split(":", 1)[0] == stage]
-        if stage == "refine" and not any(a.startswith("extra.tokenizer=") for a in extra):
-            extra.append(f"extra.tokenizer={out / 'tokenizer'}")
-        sub = _ap.Namespace(**{**vars(args), "stage": stage, "out": str(run), "set": extra, "tokenizer": None,
-                               "resume": (run / "checkpoint.safetensors").is_file()})
+    for run in plan(args.out, stages, args.set):
+        sub = _ap.Namespace(**{**vars(args), "stage": run.stage, "out": str(run.folder), "set": run.overrides,
+                               "tokenizer": None, "resume": run.resume})
         cfg = _train_config(sub)
-        if _stage_done(run, cfg.max_steps):
-            print(f"{stage}: already trained ({run}); skipped")
+        if stage_done(run.folder, cfg.max_steps):
+            print(f"{run.stage}: already trained ({run.folder}); skipped")
             continue
         if _StopOnSigterm.requested:              # cancelled while the last stage exported
             return 130
-        print(f"== {stage} ==", flush=True)
+        print(f"== {run.stage} ==", flush=True)
         if cmd_train(sub) != 0:
             return 130
-    print(f"model folder: {out} (use --model {out})")
+    print(f"model folder: {args.out} (use --model {args.out})")
     return 0
 
 
@@ -289,7 +268,7 @@ def cmd_evaluate(args) -> int:
 
 
 def _evaluate_model(args) -> int:
-    from core.eval.generation_eval import evaluate_edits, evaluate_generation, format_generation
+    from core.pipeline_eval import evaluate_edits, evaluate_generation, format_generation
 
     bar = _Bar("evaluating")
     try:
@@ -396,11 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _t2m_error() -> type:
-    """T2MEvaluatorError (a RuntimeError), imported only once something has failed."""
+def _user_errors() -> tuple[type, ...]:
+    """The error classes whose message is meant for the user; imported only once something has
+    failed (they live beside torch code, which the CLI does not load to start)."""
     from core.eval.t2m_original import T2MEvaluatorError
+    from core.text.encoders import TextEncoderError
 
-    return T2MEvaluatorError
+    return ValueError, OSError, TextEncoderError, T2MEvaluatorError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, TextEncoderError, _t2m_error()) as exc:   # our error classes
-        if args.debug:
+    except Exception as exc:                # noqa: BLE001 - ours get one line, the rest a traceback
+        if args.debug or not isinstance(exc, _user_errors()):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _pipeline(args):
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     kw = {}
     if getattr(args, "temperature", None) is not None:
@@ -21,7 +21,7 @@ def _pipeline(args):
 
 def _check_numbers(args) -> None:
     """Refuse absurd requests before loading the model (and before they can exhaust memory)."""
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     samples = getattr(args, "samples", 1)
     if not 1 <= samples <= Pipeline.MAX_SAMPLES:
@@ -85,7 +85,7 @@ def cmd_generate(args) -> int:
 
 def parse_edit(spec: str):
     """'CODE[@START:END]' with START/END token steps (4 frames each); END may be empty."""
-    from core.model.pipeline import Edit
+    from core.motion import Edit
 
     code, at, rng = spec.rpartition("@") if "@" in spec else (spec, "", "")
     if not at:
@@ -102,8 +102,8 @@ def parse_edit(spec: str):
 
 
 def cmd_edit(args) -> int:
-    from core.eval.generation_eval import edit_effect
     from core.formats.motion_files import load_motion, save_motion
+    from core.pipeline_eval import edit_effect
 
     _check_numbers(args)
     _check_output(args.output)

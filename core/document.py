@@ -17,11 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from core.model.pipeline import Motion
+from core.limits import MAX_LENGTH, MAX_SAMPLES, MIN_LENGTH, seed_in_range
+from core.motion import Motion
 
-MIN_LENGTH, MAX_LENGTH = 4, 196         # frames: one token step .. the model's 49 steps
-MAX_N_SAMPLES = 16
-MAX_SEED = 2**32 - 1
 SETTINGS = ("prompt", "length", "n_samples", "seed", "model_dir")
 
 
@@ -47,9 +45,10 @@ def validate_settings(**kw) -> dict:
         elif key == "length":
             v = None if v is None else _int("length", v, MIN_LENGTH, MAX_LENGTH, " frames")
         elif key == "n_samples":
-            v = _int("n_samples", v, 1, MAX_N_SAMPLES)
+            v = _int("n_samples", v, 1, MAX_SAMPLES)
         elif key == "seed":
-            v = None if v is None else _int("seed", v, 0, MAX_SEED)
+            if v is not None and not seed_in_range(v):
+                raise ValueError(f"seed must be a whole number -2**63..2**64-1, got {v!r}")
         elif key == "model_dir":
             if v is not None and not isinstance(v, (str, Path)):
                 raise ValueError(f"model_dir must be a folder path or None, got {type(v).__name__}")

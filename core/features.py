@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.rotations import qfix, qinv, qmul, qrot, quat_to_cont6d, yaw_quat
-from core.skeleton import KIT, T2M, Skeleton, facing_rotation, inverse_kinematics
+from core.rotations import cont6d_to_matrix, matrix_to_quat, qfix, qinv, qmul, qrot, quat_to_cont6d, yaw_quat
+from core.skeleton import KIT, T2M, Skeleton, facing_rotation, forward_kinematics, inverse_kinematics
 
 FOOT_CONTACT_THRESHOLD = 0.002   # squared displacement per frame (HumanML3D's feet_thre)
 FORWARD_SMOOTH_SIGMA = 20.0      # frames; HumanML3D smooths the heading for the features
@@ -192,9 +192,6 @@ def recover_joints_from_rotations(features: np.ndarray, bone_lengths: np.ndarray
     A check on the rotation block (and what a retargeting exporter uses): the bone lengths
     must come from the motion, e.g. ``skeleton.measure_offsets(joints[0])``.
     """
-    from core.rotations import cont6d_to_matrix, matrix_to_quat
-    from core.skeleton import forward_kinematics
-
     f = np.asarray(features, dtype=np.float64)
     quat, root = recover_root(f)
     n = skeleton.n_joints

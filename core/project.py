@@ -33,14 +33,14 @@ import core
 from core import posecodes as pc
 from core.atomic import atomic_open, write_text
 from core.document import SETTINGS, Document, now_iso, validate_settings
-from core.model.pipeline import Motion
+from core.limits import MAX_SAMPLES, seed_in_range
+from core.motion import Motion
 
 log = logging.getLogger(__name__)
 
 FORMAT, VERSION = "pgr2m-project", 1
 SUFFIX = ".pgr2m"
 HEADER, ARRAYS = "project.json", "motions.npz"
-MAX_SAMPLES = 64                    # Pipeline.MAX_SAMPLES
 MAX_MEMBERS = 64                    # outer archive
 MAX_ARRAYS = 5 * MAX_SAMPLES        # inner npz
 # 64 samples of 196 frames are ~35 MB uncompressed; 256 MiB leaves room and bounds memory
@@ -201,7 +201,7 @@ def _sample(i: int, meta, arrays: dict[str, np.ndarray]) -> Motion:
     T, S = meta.get("frames"), meta.get("steps")
     if not isinstance(prompt, str):
         raise ProjectError(f"sample {i}: prompt must be text")
-    if seed is not None and not (_is_int(seed) and abs(seed) < 2**64):
+    if seed is not None and not seed_in_range(seed):
         raise ProjectError(f"sample {i}: seed must be a whole number or null")
     if not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps <= 1000):
         raise ProjectError(f"sample {i}: fps must be a number in (0, 1000]")

@@ -6,8 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import limits
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "example_prompts.txt"
 
@@ -37,13 +49,13 @@ class GeneratePanel(QWidget):
         self.prompt.lineEdit().returnPressed.connect(self._generate)
 
         self.length = QSpinBox()
-        self.length.setRange(0, 196)
+        self.length.setRange(0, limits.MAX_LENGTH)
         self.length.setSingleStep(4)
         self.length.setSpecialValueText("automatic")
         self.length.setSuffix(" frames")
         self.length.setToolTip("Frames at 20 fps (up to 196 = 9.8 s); automatic lets the model end the motion")
         self.samples = QSpinBox()
-        self.samples.setRange(1, 16)
+        self.samples.setRange(1, limits.MAX_SAMPLES)
         self.samples.setValue(3)
         self.seed = QSpinBox()
         self.seed.setRange(-1, 2**31 - 1)

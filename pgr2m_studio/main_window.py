@@ -7,8 +7,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTextBrowser,
-                               QUndoView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QTextBrowser,
+    QUndoView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.document import Document
 from pgr2m_studio.body_view import BodyView
@@ -177,7 +186,7 @@ class MainWindow(QMainWindow):
     # -- model -------------------------------------------------------------------
 
     def load_model(self, model_dir: str | None) -> None:
-        from core.model.pipeline import Pipeline
+        from core.pipeline import Pipeline
 
         self.panel.set_ready(False, "Loading the model…")
         self.statusBar().showMessage("Loading the model…")
@@ -324,7 +333,7 @@ class MainWindow(QMainWindow):
 
     def _next_edit(self) -> None:
         from core import posecodes as pc
-        from core.model.pipeline import Edit, steps_showing
+        from core.motion import Edit, steps_showing
 
         if self._edit_job is not None or not self._pending_edits:
             return

@@ -19,12 +19,10 @@ scrubs.
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen
-from PySide6.QtWidgets import (QGraphicsPathItem, QGraphicsRectItem, QMenu, QToolTip, QVBoxLayout,
-                               QWidget)
-
-import pyqtgraph as pg
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QMenu, QToolTip, QVBoxLayout, QWidget
 
 from core import posecodes as pc
 

@@ -9,13 +9,34 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pgr2m_studio.loss_plot import LossPlot
-from pgr2m_studio.training_run import (MODEL_STAGES, STAGES, MetricsTail, TrainingProcess, TrainSettings,
-                                       holds_run, is_model_folder)
+from pgr2m_studio.training_run import (
+    MODEL_STAGES,
+    STAGES,
+    MetricsTail,
+    TrainingProcess,
+    TrainSettings,
+    holds_run,
+    is_model_folder,
+)
 
 POLL_MS = 500
 KINDS = {"humanml3d": "HumanML3D folder", "bvh": "BVH folder (imported first)"}

@@ -14,9 +14,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from core import atomic
+from core.train.stages import MODEL_STAGES
+from core.train.stages import STAGE_ORDER as STAGES
 
-STAGES = ("tokenizer", "evaluator", "base", "refine")      # the order of `pgr2m train all`
-MODEL_STAGES = ("tokenizer", "base", "refine")             # what the app needs to generate
 SETTINGS_FILE = "studio_training.json"                     # in the output folder, for Resume
 SOURCE_ROOT = Path(__file__).resolve().parents[1]           # holds the core package
 SMALL_IMPORT = 16                                          # BVH files converted in one process

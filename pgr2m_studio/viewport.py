@@ -8,10 +8,9 @@ uploads new vertex data. Joints are (T, 22, 3) arrays in metres, Y up (core.mode
 from __future__ import annotations
 
 import numpy as np
+import vispy.scene
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-
-import vispy.scene
 from vispy.scene import visuals
 
 from core.features import FOOT_CONTACT_THRESHOLD, foot_contacts

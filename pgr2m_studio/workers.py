@@ -81,7 +81,7 @@ class JobRunner(QObject):
                 self.started.emit(job, description)
                 try:
                     result = fn()
-                except Exception as exc:        # relayed to the window, never fatal
+                except Exception as exc:        # noqa: BLE001 - relayed to the window, never fatal
                     if not self.is_cancelled(job):
                         self.failed.emit(job, _message(exc), traceback.format_exc())
                 else:

@@ -1,8 +1,7 @@
 import os
+import shutil
 import sys
 from pathlib import Path
-
-import shutil
 
 import pytest
 

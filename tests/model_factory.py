@@ -9,9 +9,9 @@ import torch
 from core import atomic
 from core.model.base_transformer import BaseTransformer
 from core.model.configs import BaseConfig, RefineConfig, TokenizerConfig
+from core.model.io import save_weights
 from core.model.refine_transformer import RefineTransformer
 from core.model.tokenizer import PoseGuidedTokenizer
-from core.train.checkpoint import save_weights
 
 TINY_TOKENIZER = TokenizerConfig(width=32, code_dim=32, depth=1, n_codes=16)
 TINY_BASE = BaseConfig(dim=32, layers=2, heads=2, dropout=0.0)

@@ -34,7 +34,7 @@ def generated_motion(prompt: str = "a person walks forward and waves", seed: int
     are checked on real model output too, not only on synthetic and captured motion."""
     key = (prompt, seed)
     if key not in _GENERATED:
-        from core.model.pipeline import Pipeline
+        from core.pipeline import Pipeline
 
         _GENERATED[key] = Pipeline().generate(prompt, seed=seed)[0].joints.astype(np.float64)
     return _GENERATED[key]

@@ -6,7 +6,6 @@ Needs a display with OpenGL: run it with `bash scripts/run-tests.sh` (Xvfb + Mes
 
 import numpy as np
 import pytest
-
 from conftest import GUI
 
 pytestmark = GUI

@@ -3,8 +3,8 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from conftest import BANDAI_NAMCO
+
 from core import posecodes
 from core.data import bandai_namco
 from core.data.humanml3d import HumanML3DFolder

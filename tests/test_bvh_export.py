@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from motion_factory import spoiled_motion, synth_motion
 
 from core.formats import bvh as B
 from core.formats import retarget as R
 from core.formats.bvh_export import joints_to_bvh, save_bvh
 from core.rotations import qinv, qmul, yaw_quat
 from core.skeleton import T2M, forward_kinematics, inverse_kinematics
-from motion_factory import spoiled_motion, synth_motion
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "bvh"
 BN_FILES = sorted(FIXTURES.glob("*.bvh"))

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from motion_factory import synth_motion
 
 from core import atomic, posecodes
 from core.data.humanml3d import DatasetError, HumanML3DFolder
 from core.features import extract_features, mean_std, recover_joints
-from motion_factory import synth_motion
 
 
 def make_folder(root, n=6, frames=50, joints=True):

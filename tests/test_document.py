@@ -5,7 +5,7 @@ import pytest
 
 from core import posecodes as pc
 from core.document import MAX_LENGTH, Document
-from core.model.pipeline import Motion
+from core.motion import Motion
 
 
 def fake_motion(seed=0, steps=5, prompt="walk"):
@@ -97,8 +97,8 @@ def test_settings_validate_and_emit(doc):
 @pytest.mark.parametrize("kw, match", [
     ({"length": 3}, r"length must be 4\.\.196 frames"), ({"length": MAX_LENGTH + 1}, "length"),
     ({"length": 40.0}, "whole number"), ({"length": True}, "whole number"),
-    ({"n_samples": 0}, r"n_samples must be 1\.\.16"), ({"n_samples": 17}, "n_samples"),
-    ({"seed": -1}, "seed"), ({"seed": 2**40}, "seed"), ({"prompt": 5}, "prompt must be text"),
+    ({"n_samples": 0}, r"n_samples must be 1\.\.64"), ({"n_samples": 65}, "n_samples"),
+    ({"seed": -2**63 - 1}, "seed"), ({"seed": 2**64}, "seed"), ({"seed": 1.5}, "seed"), ({"prompt": 5}, "prompt must be text"),
     ({"model_dir": 3}, "model_dir")])
 def test_bad_settings_change_nothing(doc, kw, match):
     with pytest.raises(ValueError, match=match):

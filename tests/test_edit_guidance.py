@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from motion_factory import synth_motion
 
 from core import posecodes as pc
 from core.features import extract_features
 from core.model import edit_guidance as G
-from motion_factory import synth_motion
 
 
 def facing(joints: np.ndarray) -> np.ndarray:
@@ -28,8 +28,10 @@ def test_torch_measure_is_the_parsers_measure():
 
 
 def test_features_give_the_facing_frame():
-    from core.formats import bvh as B, retarget as R
     from conftest import TEST_DATA
+
+    from core.formats import bvh as B
+    from core.formats import retarget as R
 
     joints = R.bvh_to_t2m(B.read(sorted((TEST_DATA / "bvh").glob("*.bvh"))[0]))
     feats = extract_features(joints)
@@ -58,15 +60,15 @@ def test_code_bounds_hold_exactly_their_code():
 
 @pytest.fixture(scope="module")
 def builtin():
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     torch.manual_seed(0)
     return Pipeline()
 
 
 def test_guided_edits_show_the_asked_code_and_keep_the_rest(builtin):
-    from core.eval.generation_eval import edit_effect
-    from core.model.pipeline import Edit
+    from core.motion import Edit
+    from core.pipeline_eval import edit_effect
 
     m = builtin.generate("a person walks forward", seed=2, length=160)[0]
     asks = [("hands close (0.2–0.3 m)", 10, 18), ("left forearm horizontal", 20, 26),

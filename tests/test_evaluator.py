@@ -9,12 +9,19 @@ import pytest
 import torch
 
 from core.eval import metrics as M
-from core.eval.evaluator import (CONFIGS, EvaluatorConfig, TextMotionEvaluator,
-                                 contrastive_loss)
-from core.eval.t2m_original import (POS_CLASSES, T2MEvaluator, T2MEvaluatorError,
-                                    T2MFilesMissing, UnsafePickleError, WordVectorizer,
-                                    load_glove, load_t2m_evaluator, safe_unpickle)
-from core.text import TextFeatures
+from core.eval.evaluator import CONFIGS, EvaluatorConfig, TextMotionEvaluator, contrastive_loss
+from core.eval.t2m_original import (
+    POS_CLASSES,
+    T2MEvaluator,
+    T2MEvaluatorError,
+    T2MFilesMissing,
+    UnsafePickleError,
+    WordVectorizer,
+    load_glove,
+    load_t2m_evaluator,
+    safe_unpickle,
+)
+from core.text.encoders import TextFeatures
 
 TINY = dict(movement_hidden=32, movement_latent=32, motion_hidden=32, text_hidden=32,
             embed_dim=16, dropout=0.0)

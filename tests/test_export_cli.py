@@ -12,7 +12,7 @@ from core.cli import main as cli
 from core.document import Document
 from core.formats import bvh as B
 from core.formats.fbx_binary import parse as parse_fbx
-from core.model.pipeline import Pipeline
+from core.pipeline import Pipeline
 from core.project import save_project
 
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from motion_factory import generated_motion, spoiled_motion, synth_motion
+from test_bvh_export import bn_motion, rigid_motion
 
 from core.formats import fbx_binary as fb
 from core.formats.bvh_export import joints_to_rig
-from core.formats.fbx_export import (KTIME_PER_SECOND, fbx_euler, joints_to_fbx_bytes, rotation_orders,
-                                     save_fbx)
+from core.formats.fbx_export import KTIME_PER_SECOND, fbx_euler, joints_to_fbx_bytes, rotation_orders, save_fbx
 from core.rotations import euler_to_matrix
-from motion_factory import generated_motion, spoiled_motion, synth_motion
-from test_bvh_export import bn_motion, rigid_motion
 
 BN_FILES = sorted((Path(__file__).resolve().parent / "data" / "bvh").glob("*.bvh"))
 MM = 0.1  # one millimetre in the file's centimetres

@@ -1,11 +1,20 @@
 import numpy as np
 import pytest
+from motion_factory import synth_motion
 
-from core.features import (canonicalize, denormalize, extract_features, foot_contacts, layout,
-                           mean_std, normalize, recover_joints, recover_joints_from_rotations)
+from core.features import (
+    canonicalize,
+    denormalize,
+    extract_features,
+    foot_contacts,
+    layout,
+    mean_std,
+    normalize,
+    recover_joints,
+    recover_joints_from_rotations,
+)
 from core.rotations import qrot, yaw_quat
 from core.skeleton import KIT, T2M
-from motion_factory import synth_motion
 
 
 def test_layout_dims():

@@ -20,6 +20,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_bvh import MIXED, random_bvh
+from test_document import fake_motion
+from test_project import same_motion
 
 from core import posecodes as pc
 from core.data.captions import MAX_SECONDS, Caption, CaptionError, parse_caption_line, read_captions
@@ -28,9 +31,6 @@ from core.document import Document
 from core.formats import bvh as B
 from core.formats.bvh import BvhError
 from core.project import ProjectError, load_project, save_project
-from test_bvh import MIXED, random_bvh
-from test_document import fake_motion
-from test_project import same_motion
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
            HealthCheck.filter_too_much, HealthCheck.large_base_example]

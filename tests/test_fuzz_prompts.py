@@ -20,8 +20,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from core.model.conditioning import N_TEXT_TOKENS, encode_conditions, phrases  # noqa: E402
-from core.model.pipeline import Pipeline, PipelineError  # noqa: E402
-from core.text import clean_text, keywords, load_text_encoder  # noqa: E402
+from core.pipeline import Pipeline, PipelineError  # noqa: E402
+from core.text.cleaning import clean_text  # noqa: E402
+from core.text.encoders import load_text_encoder
+from core.text.keywords import keywords
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
            HealthCheck.large_base_example]

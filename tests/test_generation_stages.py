@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from core.cli import main as cli
-from core.model.pipeline import Pipeline, load_base, load_refine
+from core.model.io import load_base, load_refine
+from core.pipeline import Pipeline
 from core.train.base_stage import clean_probability
 
 TINY = ["--set", "batch_size=4", "--set", "threads=1", "--set", "warmup_steps=2", "--set", "lr=1e-3"]
@@ -73,10 +74,11 @@ def test_train_all_builds_a_usable_model_folder_and_resumes(tiny_dataset, tmp_pa
 
 
 def test_generation_evaluation_reports_every_metric(tiny_dataset, tmp_path):
-    from core.eval.evaluator import EvaluatorConfig, TextMotionEvaluator
-    from core.eval.generation_eval import evaluate_edits, evaluate_generation, format_generation
-    from core import atomic
     from model_factory import make_model_folder
+
+    from core import atomic
+    from core.eval.evaluator import EvaluatorConfig, TextMotionEvaluator
+    from core.pipeline_eval import evaluate_edits, evaluate_generation, format_generation
 
     model = make_model_folder(tmp_path / "model")
     torch.manual_seed(0)

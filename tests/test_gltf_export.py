@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from motion_factory import generated_motion, synth_motion
 
 from core.formats import bvh as B
 from core.formats import retarget as R
 from core.formats.bvh_export import joints_to_rig
 from core.formats.gltf_export import joints_to_glb_bytes, save_glb
-from motion_factory import generated_motion, synth_motion
 
 HERE = Path(__file__).resolve().parent
 BN_FILES = sorted((HERE / "data" / "bvh").glob("*.bvh"))

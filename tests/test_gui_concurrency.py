@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import GUI
 
 pytestmark = GUI
@@ -87,7 +86,7 @@ class Gate:
     """Holds every call of a Pipeline method on the job thread until the test lets it pass."""
 
     def __init__(self, monkeypatch, name: str):
-        from core.model.pipeline import Pipeline
+        from core.pipeline import Pipeline
 
         self.arrived = 0            # calls that reached the gate
         self.pipes = []             # the pipeline of each call
@@ -303,8 +302,8 @@ def test_export_while_generating_writes_the_motion_shown(window, gate, qtbot, tm
 
 @pytest.mark.parametrize("how", ["new", "open", "recover"])
 def test_a_generation_for_a_replaced_document_is_dropped(window, gate, qtbot, tmp_path, monkeypatch, how, boxes):
-    from core.project import autosave, save_project
     from core.document import Document
+    from core.project import autosave, save_project
 
     win = window
     generate(qtbot, win)
@@ -320,8 +319,9 @@ def test_a_generation_for_a_replaced_document_is_dropped(window, gate, qtbot, tm
     elif how == "open":
         assert win.open_project(str(path))
     else:
-        import pgr2m_studio.main_window as mw
         from PySide6.QtWidgets import QMessageBox
+
+        import pgr2m_studio.main_window as mw
 
         autosave(other, mw.autosave_folder())
         monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)

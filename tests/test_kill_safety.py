@@ -25,8 +25,9 @@ SAMPLES, STEPS = 10, 49                 # 10 motions of 196 frames: ~2.8 MB per 
 
 def make_doc(version: int):
     """Version `version` of a project: its prompt says which, its arrays are seeded by it."""
-    from core.document import Document
     from test_document import fake_motion
+
+    from core.document import Document
 
     doc = Document(prompt=f"v{version}", length=196, n_samples=3, seed=version)
     doc.set_samples([fake_motion(seed=1000 * version + i, steps=STEPS, prompt=f"v{version}")

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from core import posecodes as pc
 from core.cli import main as cli
-from core.model import pipeline as P
-from core.model.pipeline import Edit, Pipeline, PipelineError
+from core import pipeline as P
+from core.motion import Edit
+from core.pipeline import Pipeline, PipelineError
 
 SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 

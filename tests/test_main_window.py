@@ -4,7 +4,6 @@ reopen -> export, on a tiny random model (the flows, not the model quality)."""
 
 import numpy as np
 import pytest
-
 from conftest import GUI
 
 pytestmark = GUI
@@ -45,7 +44,7 @@ def test_generate_pick_edit_undo_save_reopen_export(window, qtbot, tmp_path, mon
 
     from core import posecodes as pc
     from core.formats.bvh import read
-    from core.model.pipeline import Edit, steps_showing
+    from core.motion import Edit, steps_showing
 
     win = window
     generate(qtbot, win)
@@ -176,7 +175,7 @@ def test_preferences_reach_edits_and_the_model(window, qtbot, monkeypatch, model
     from dataclasses import replace
 
     from core import posecodes as pc
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     win = window
     generate(qtbot, win, samples=1)

@@ -8,7 +8,8 @@ import pytest
 from core import posecodes as pc
 from core.cli import main as cli
 from core.formats.motion_files import read_codes_json, save_motion
-from core.model.pipeline import Edit, Motion, Pipeline, PipelineError, resolve_code, steps_showing
+from core.motion import Edit, Motion, resolve_code, steps_showing
+from core.pipeline import Pipeline, PipelineError
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_steps_showing_counts_what_the_joints_show(pipe):
 def test_edit_effect_tells_shown_near_and_toward_apart(pipe):
     import dataclasses
 
-    from core.eval.generation_eval import edit_effect
+    from core.pipeline_eval import edit_effect
 
     m = pipe.generate("a person waves", seed=3, length=64)[0]
     elbow = next(g for g in pc.GROUPS if g.name == "right elbow angle")

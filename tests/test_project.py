@@ -10,14 +10,14 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from model_factory import make_model_folder
+from test_document import fake_motion
 
 from core import project
 from core.document import Document
-from core.model.pipeline import Edit, Pipeline
-from core.project import (ProjectError, autosave, discard_autosave, load_project, recoverable,
-                          save_project)
-from model_factory import make_model_folder
-from test_document import fake_motion
+from core.motion import Edit
+from core.pipeline import Pipeline
+from core.project import ProjectError, autosave, discard_autosave, load_project, recoverable, save_project
 
 FIELDS = ("joints", "features", "pose_codes", "residual_codes", "cond")
 

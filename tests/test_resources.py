@@ -8,10 +8,10 @@ import torch
 from core import posecodes
 from core.eval.evaluator import TextMotionEvaluator
 from core.eval.metrics import mpjpe
-from core.eval.tokenizer_eval import load_tokenizer
 from core.features import extract_features, recover_joints
 from core.formats import bvh
 from core.formats.retarget import BUILTIN_MAPS, bvh_to_t2m
+from core.model.io import load_tokenizer
 
 MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "bandai-namco-small"
 
@@ -53,7 +53,7 @@ def test_shipped_evaluator_prefers_the_matching_caption(test_data):
 def test_the_built_in_model_waves_the_hand_it_is_asked_to(tmp_path):
     """The default model offline: right-hand waving raises the right wrist, not the left."""
     from core.cli import main as cli
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     pipe = Pipeline()
     for side, (raised, other) in {"right": (21, 20), "left": (20, 21)}.items():

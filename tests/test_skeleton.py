@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from motion_factory import synth_motion
 
 from core.skeleton import KIT, T2M, forward_kinematics, inverse_kinematics
-from motion_factory import synth_motion
 
 
 def test_t2m_tree_matches_humanml3d():

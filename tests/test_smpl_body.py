@@ -7,8 +7,8 @@ import pickle
 
 import numpy as np
 import pytest
-
 from conftest import GUI, TEST_DATA
+
 from core.body import SmplError, SmplModel, fit_betas, pose_from_joints, posed_joints, rest_joints, skin
 from core.rotations import quat_to_matrix
 from core.skeleton import T2M
@@ -93,7 +93,8 @@ def body(tmp_path_factory):
 
 
 def clip_joints(name="dataset-1_walk_normal_001"):
-    from core.formats import bvh as B, retarget as R
+    from core.formats import bvh as B
+    from core.formats import retarget as R
 
     return R.bvh_to_t2m(B.read(TEST_DATA / "bvh" / f"{name}.bvh"))
 
@@ -214,7 +215,6 @@ def test_the_docs_conversion_script_reads_an_smpl_style_pickle(tmp_path, monkeyp
     import types
 
     import scipy.sparse
-
     from conftest import REPO
 
     chumpy, ch = types.ModuleType("chumpy"), types.ModuleType("chumpy.ch")
@@ -416,7 +416,7 @@ def test_viewport_shows_the_body_per_frame_and_hides_it(qtbot, clip_and_body, tm
 
 def fake_motion(joints, seed=0):
     from core import posecodes as pc
-    from core.model.pipeline import Motion
+    from core.motion import Motion
 
     steps = len(joints) // 4
     rng = np.random.default_rng(seed)
@@ -444,8 +444,9 @@ def window(qtbot, studio_env, tmp_path):
 
 @gui
 def test_view_menu_explains_what_is_missing_then_shows_the_body(window, qtbot, tmp_path, monkeypatch):
-    import pgr2m_studio.body_view as bv
     from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    import pgr2m_studio.body_view as bv
 
     win = window
     actions = {a.text().replace("&", ""): a for m in win.menuBar().actions() if m.menu() is not None

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from core.cli import main as cli
-from core.eval.tokenizer_eval import evaluate_tokenizer, format_table, load_tokenizer
+from core.eval.tokenizer_eval import evaluate_tokenizer, format_table
+from core.model.io import load_tokenizer
+
 
 def test_tokenizer_stage_trains_exports_and_evaluates(tiny_dataset, tmp_path, capsys):
     run = tmp_path / "tok"

@@ -9,8 +9,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from core.text import (N_KEYWORDS, CLIPTextEncoder, MiniLMEncoder, TextEncoderError,  # noqa: E402
-                       TextFeatures, clean_text, keywords, load_text_encoder)
+from core.text.cleaning import clean_text  # noqa: E402
+from core.text.encoders import CLIPTextEncoder, MiniLMEncoder, TextEncoderError, TextFeatures, load_text_encoder  # noqa: E402
+from core.text.keywords import N_KEYWORDS, keywords  # noqa: E402
 
 TEXTS = [
     "a person walks forward and waves the right hand",

@@ -6,7 +6,6 @@ Run with `bash scripts/run-tests.sh tests/test_timeline.py`.
 
 import numpy as np
 import pytest
-
 from conftest import GUI
 
 from core import posecodes as pc

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
 
 TINY = ["--set", "batch_size=4", "--set", "threads=1", "--set", "log_every=1", "--set", "val_every=1000",

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_stage import ToyStage
 
-from core.train.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from core.model.io import CheckpointError, load_weights
+from core.train.checkpoint import load_checkpoint, save_checkpoint
 from core.train.config import TrainConfig, lr_at
 from core.train.loop import train
-from toy_stage import ToyStage
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "OMP_NUM_THREADS": "1"}

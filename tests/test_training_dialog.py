@@ -5,7 +5,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import GUI, TEST_DATA
 
 pytestmark = GUI

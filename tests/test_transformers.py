@@ -3,13 +3,21 @@
 import numpy as np
 import pytest
 import torch
+from model_factory import TINY_BASE, TINY_REFINE
 
 from core import posecodes as pc
-from core.model.base_transformer import (BaseTransformer, bce_loss, corrupt, group_logits, khot, pick_codes,
-                                         project_valid, token_sequence)
+from core.model.base_transformer import (
+    BaseTransformer,
+    bce_loss,
+    corrupt,
+    group_logits,
+    khot,
+    pick_codes,
+    project_valid,
+    token_sequence,
+)
 from core.model.refine_transformer import RefineTransformer
 from core.train.refine_stage import sample_stages
-from model_factory import TINY_BASE, TINY_REFINE
 
 
 def one_per_group(tokens: torch.Tensor) -> bool:
@@ -210,7 +218,7 @@ def _converted_layer(convert, n_in: int, n_out: int) -> tuple[torch.Tensor, torc
 
 
 def test_int8_and_bfloat16_inference_stay_close_to_float32():
-    from core.model.quantize import Int8Linear, int8_available, set_precision
+    from core.model.precision import Int8Linear, int8_available, set_precision
 
     if not int8_available():
         pytest.skip("this torch has no int8 weight kernel")
@@ -231,7 +239,7 @@ def test_int8_and_bfloat16_inference_stay_close_to_float32():
 
 
 def test_packed_bfloat16_weights_give_the_plain_bfloat16_results(monkeypatch):
-    import core.model.quantize as q
+    import core.model.precision as q
 
     if not (q.fast_bfloat16() and torch.backends.mkldnn.is_available()):
         pytest.skip("no native bf16 or no oneDNN on this CPU")
@@ -260,7 +268,7 @@ def test_packed_bfloat16_weights_give_the_plain_bfloat16_results(monkeypatch):
 
 
 def test_int4_weights_stay_close_and_large_bases_get_them():
-    from core.model.quantize import Int4Linear, auto_precision, int4_available, set_precision
+    from core.model.precision import Int4Linear, auto_precision, int4_available, set_precision
 
     if not int4_available():
         pytest.skip("this torch has no int4 weight kernel")

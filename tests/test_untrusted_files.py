@@ -17,11 +17,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from conftest import GUI, REPO
+from model_factory import make_model_folder
+
 from core import atomic
 from core.project import ProjectError, load_project, recoverable, save_project
-from model_factory import make_model_folder
 
 ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "OMP_NUM_THREADS": "1",
        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -103,8 +103,8 @@ def copy_model(good_model, tmp_path) -> Path:
 
 
 def load_part(folder: Path, part: str):
-    from core.eval.tokenizer_eval import OurEvaluator, load_tokenizer
-    from core.model.pipeline import load_base, load_refine
+    from core.eval.tokenizer_eval import OurEvaluator
+    from core.model.io import load_base, load_refine, load_tokenizer
 
     return {"tokenizer": load_tokenizer, "base": load_base, "refine": load_refine,
             "evaluator": OurEvaluator}[part](folder / part)
@@ -127,7 +127,7 @@ REPLACED = [
 
 @pytest.mark.parametrize("rel,kind", REPLACED)
 def test_model_file_replaced_by_a_pickle(good_model, tmp_path, marker, rel, kind):
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     folder = copy_model(good_model, tmp_path)
     plant(folder / rel, kind, marker)
@@ -143,7 +143,7 @@ def test_model_file_replaced_by_a_pickle(good_model, tmp_path, marker, rel, kind
 
 @pytest.mark.parametrize("ext", [".pt", ".pth", ".bin", ".ckpt"])
 def test_pickled_weights_under_other_names_are_never_read(good_model, tmp_path, marker, ext):
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     folder = copy_model(good_model, tmp_path)
     for part in ("tokenizer", "base", "refine", "evaluator"):      # beside the real weights: ignored
@@ -162,7 +162,7 @@ def test_pickled_weights_under_other_names_are_never_read(good_model, tmp_path, 
 
 def test_run_folder_layout(good_model, tmp_path, marker):
     """`pgr2m train all` makes OUT/<stage>/model/...: the same checks apply there."""
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     folder = copy_model(good_model, tmp_path)
     for part in ("tokenizer", "base", "refine"):
@@ -197,8 +197,8 @@ def evil_clip_folder(root: Path, marker, weights: str = "pytorch_model.bin") -> 
 @pytest.mark.parametrize("weights", ["pytorch_model.bin", "model.safetensors", "index"])
 def test_model_naming_a_pickled_text_encoder(good_model, tmp_path, marker, weights):
     """base.json / refine.json name the text encoder: a CLIP folder holding a pickle is refused."""
-    from core.model.pipeline import Pipeline
-    from core.text import TextEncoderError
+    from core.pipeline import Pipeline
+    from core.text.encoders import TextEncoderError
 
     folder = copy_model(good_model, tmp_path)
     clip = evil_clip_folder(tmp_path / "clip", marker, weights)
@@ -216,17 +216,20 @@ def test_model_naming_a_pickled_text_encoder(good_model, tmp_path, marker, weigh
 
 
 def toy_config(out, **kw):
-    from core.train.config import TrainConfig
     from toy_stage import ToyStage
+
+    from core.train.config import TrainConfig
 
     return TrainConfig(stage="toy_stage:ToyStage", out=str(out), **{**ToyStage.PRESETS["small"], **kw})
 
 
 @pytest.mark.parametrize("kind", ["pickle", "torch"])
 def test_pickled_training_checkpoint(tmp_path, marker, kind):
-    from core.train.checkpoint import CheckpointError, checkpoint_state, load_checkpoint, read_checkpoint
-    from core.train.loop import train
     from toy_stage import ToyStage
+
+    from core.model.io import CheckpointError
+    from core.train.checkpoint import checkpoint_state, load_checkpoint, read_checkpoint
+    from core.train.loop import train
 
     run = tmp_path / "run"
     ckpt = plant(run / "checkpoint.safetensors", kind, marker)
@@ -238,9 +241,10 @@ def test_pickled_training_checkpoint(tmp_path, marker, kind):
 
 
 def test_pickled_best_weights_of_a_finished_run(tmp_path, marker):
-    from core.train.checkpoint import CheckpointError
-    from core.train.loop import train
     from toy_stage import ToyStage
+
+    from core.model.io import CheckpointError
+    from core.train.loop import train
 
     run = tmp_path / "run"
     train(ToyStage, toy_config(run, max_steps=5))
@@ -271,7 +275,7 @@ def test_pickled_text_caches_in_a_run_folder_are_rebuilt(tmp_path, marker):
 @pytest.fixture(scope="module")
 def good_project(good_model, tmp_path_factory):
     from core.document import Document
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     pipe = Pipeline(good_model)
     cond = torch.zeros(1, 12, 384)
@@ -346,7 +350,7 @@ def test_pickled_dataset_files(dataset, marker):
 @pytest.mark.parametrize("kind", ["npy", "pickle"])
 def test_pickled_motion_file(good_model, tmp_path, marker, kind):
     from core.formats.motion_files import MotionFileError, load_motion
-    from core.model.pipeline import Pipeline
+    from core.pipeline import Pipeline
 
     path = plant(tmp_path / "input.npy", kind, marker)
     with pytest.raises(MotionFileError, match="input.npy"):

@@ -7,9 +7,7 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import GUI
-
 from motion_factory import synth_motion
 
 pytestmark = GUI

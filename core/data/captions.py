@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-
 MAX_SECONDS = 86_400.0     # caption times beyond a day are corrupt, not long clips
 
 

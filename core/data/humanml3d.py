@@ -95,7 +95,8 @@ def load_mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise DatasetError(f"{path}: not a plain numeric .npy file ({arr.dtype})")
         arr = arr.astype(np.float32)
         if arr.ndim != 1 or arr.shape[0] not in (T2M.feature_dim, KIT.feature_dim) or not np.isfinite(arr).all():
-            raise DatasetError(f"{path}: expected a finite vector of 263 (HumanML3D) or 251 (KIT) values, found shape {arr.shape}")
+            raise DatasetError(f"{path}: expected a finite vector of 263 (HumanML3D) or 251 (KIT) values, "
+                               f"found shape {arr.shape}")
         out.append(arr)
     if out[0].shape != out[1].shape:
         raise DatasetError(f"{root}: Mean.npy and Std.npy differ in length ({out[0].shape[0]} vs {out[1].shape[0]})")

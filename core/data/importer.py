@@ -21,9 +21,12 @@ from typing import Callable
 
 import numpy as np
 
-from core import atomic
-from core.data.captions import Caption, CaptionError, Templates
+from core import atomic, posecodes
+from core.data.captions import Caption, CaptionError, Templates, tokenize
 from core.data.humanml3d import CODES_META
+from core.features import extract_features, mean_std, recover_joints
+from core.formats import bvh
+from core.formats.retarget import BUILTIN_MAPS, bvh_to_t2m
 
 Progress = Callable[[int, int, str], None]
 
@@ -50,7 +53,8 @@ class ImportReport:
 
     def to_json(self) -> dict:
         return {"converted": len(self.converted) + len(self.skipped_existing), "frames": self.frames,
-                "seconds": round(self.seconds, 2), "failures": [{"file": f, "reason": r} for f, r in self.failures], "notes": self.notes}
+                "seconds": round(self.seconds, 2), "failures": [{"file": f, "reason": r} for f, r in self.failures],
+                "notes": self.notes}
 
 
 def clip_id_for(path: Path) -> str:
@@ -63,11 +67,6 @@ def _convert(job: tuple) -> tuple[str, str, int, str | None]:
     """Worker: one BVH file -> joints, features, codes on disk. Returns (file, id, frames, error)."""
     src, clip_id, out, joint_map, scale, fps = job
     try:
-        from core import posecodes
-        from core.features import extract_features, recover_joints
-        from core.formats import bvh
-        from core.formats.retarget import BUILTIN_MAPS, bvh_to_t2m
-
         if isinstance(joint_map, str):
             joint_map = BUILTIN_MAPS[joint_map]
         motion = bvh.read(src)
@@ -107,7 +106,6 @@ def _captions_for(clip_id: str, labels: dict, templates: Templates | None) -> li
     given = labels.get("text")
     if given:
         texts = [given] if isinstance(given, str) else list(given)
-        from core.data.captions import tokenize
         return [Caption(t.strip(), tokenize(t)) for t in texts if isinstance(t, str) and t.strip()]
     if templates is None:
         raise CaptionError(f"clip {clip_id!r}: no 'text' label and no template file to write captions from")
@@ -213,8 +211,6 @@ def import_bvh_folder(src: str | Path, out: str | Path, *, labels: dict[str, dic
     for name, ids in splits.items():
         atomic.write_text(out / f"{name}.txt", "".join(f"{i}\n" for i in ids))
     if ok_ids:
-        from core.features import mean_std
-
         stat_ids = splits["train"] or splits["all"]
         mean, std = mean_std([feats[i] for i in stat_ids])
         atomic.save_npy(out / "Mean.npy", mean)

@@ -26,7 +26,8 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from core import atomic
-from core.text import TextFeatures, load_text_encoder
+from core.model.io import load_weights
+from core.text.encoders import TextFeatures, load_text_encoder
 
 __all__ = [
     "EvaluatorConfig", "CONFIGS", "TextMotionEvaluator", "contrastive_loss",
@@ -206,8 +207,6 @@ class TextMotionEvaluator(nn.Module):
     @classmethod
     def load(cls, folder: str | Path, device="cpu") -> "TextMotionEvaluator":
         """Load a folder written by ``save``; returned in eval mode."""
-        from core.train.checkpoint import load_weights
-
         folder = Path(folder)
         cfg_path, w_path = folder / "config.json", folder / "model.safetensors"
         for p in (cfg_path, w_path):

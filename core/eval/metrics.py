@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from core.posecodes import GROUP_START
+
 __all__ = [
     "activation_statistics", "frechet_distance", "fid", "euclidean_distance_matrix",
     "r_precision", "matching_score", "diversity", "multimodality",
@@ -284,7 +286,6 @@ def orthogonality(pose_codebook, group_start=None) -> float:
     """
     cb = _emb(pose_codebook, "pose_codebook")
     if group_start is None:
-        from core.posecodes import GROUP_START
         group_start = GROUP_START
     gs = np.asarray(group_start, dtype=np.int64).reshape(-1)
     if gs[-1] != cb.shape[0]:

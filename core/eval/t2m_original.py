@@ -32,9 +32,9 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from core import atomic
-from torch.nn.utils.rnn import pack_padded_sequence
 
 __all__ = [
     "T2MEvaluatorError", "T2MFilesMissing", "UnsafePickleError",

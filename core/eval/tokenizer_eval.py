@@ -8,39 +8,19 @@ and matching score of the reconstructions; plus per-stage perplexity and code us
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from core import atomic
+from core.data.batches import eval_clips
 from core.data.humanml3d import HumanML3DFolder
 from core.eval import metrics
+from core.eval.evaluator import TextMotionEvaluator
+from core.eval.t2m_original import WordVectorizer, load_t2m_evaluator, load_t2m_meta
 from core.features import denormalize, recover_joints
-from core.train.checkpoint import load_weights
-from core.train.data import eval_clips
-
-
-def load_tokenizer(folder: str | Path, device="cpu"):
-    """(model, mean, std) from an exported tokenizer folder."""
-    from core.model.configs import TokenizerConfig
-    from core.model.tokenizer import PoseGuidedTokenizer
-
-    folder = Path(folder)
-    if (folder / "model" / "tokenizer.json").is_file():
-        folder = folder / "model"            # a run folder
-    cfg_path = folder / "tokenizer.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{folder}: no tokenizer.json; pass an exported tokenizer folder or a run folder")
-    try:
-        cfg = TokenizerConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{cfg_path}: invalid tokenizer config ({exc})") from None
-    model = PoseGuidedTokenizer(cfg)
-    load_weights(folder / "tokenizer.safetensors", model)
-    mean, std = atomic.load_npy(folder / "mean.npy"), atomic.load_npy(folder / "std.npy")
-    return model.to(device).eval(), mean, std
+from core.model.io import load_tokenizer
 
 
 @torch.no_grad()
@@ -118,8 +98,6 @@ class OurEvaluator:
     """Our text-motion evaluator: (raw features) -> embedding, (captions) -> embeddings."""
 
     def __init__(self, folder, device="cpu"):
-        from core.eval.evaluator import TextMotionEvaluator
-
         self.net = TextMotionEvaluator.load(folder, device=device).eval()
         self.mean = atomic.load_npy(Path(folder) / "mean.npy")
         self.std = atomic.load_npy(Path(folder) / "std.npy")
@@ -137,8 +115,6 @@ class OriginalEvaluator(OurEvaluator):
     """The original HumanML3D evaluator (GloVe + POS text side), loaded without unpickling code."""
 
     def __init__(self, t2m_dir, glove_dir, device="cpu"):
-        from core.eval.t2m_original import WordVectorizer, load_t2m_evaluator, load_t2m_meta
-
         self.net = load_t2m_evaluator(t2m_dir, device=device)
         self.mean, self.std = load_t2m_meta(t2m_dir)
         self.words = WordVectorizer(glove_dir)

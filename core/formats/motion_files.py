@@ -10,6 +10,11 @@ import numpy as np
 
 from core import atomic
 from core import posecodes as pc
+from core.formats import bvh as bvh_io
+from core.formats.bvh_export import save_bvh
+from core.formats.fbx_export import save_fbx
+from core.formats.gltf_export import save_glb
+from core.formats.retarget import bvh_to_t2m
 
 # extension -> format; "features" is HumanML3D's (T, 263) .npy, picked by name, not extension
 FORMATS = {".npy": "npy", ".bvh": "bvh", ".fbx": "fbx", ".glb": "glb", ".json": "json"}
@@ -66,16 +71,10 @@ def save_motion(path: str | Path, motion, *, fps: float | None = None, scale: fl
     elif kind == "features":
         atomic.save_npy(path, np.asarray(motion.features, np.float32)[cut])
     elif kind == "bvh":
-        from core.formats.bvh_export import save_bvh
-
         save_bvh(path, joints, fps=motion.fps, target_fps=fps, scale=scale or 1.0)
     elif kind == "fbx":
-        from core.formats.fbx_export import save_fbx
-
         save_fbx(path, joints, fps=motion.fps, target_fps=fps, scale=scale or 100.0)
     elif kind == "glb":
-        from core.formats.gltf_export import save_glb
-
         save_glb(path, joints, fps=motion.fps, target_fps=fps)
     else:
         data = motion.codes_json()
@@ -126,9 +125,6 @@ def read_joints(path: str | Path) -> np.ndarray:
             raise MotionFileError(f"{path}: joints must be (frames, 22, 3), got {joints.shape}")
         return joints
     if ext == ".bvh":
-        from core.formats import bvh as bvh_io
-        from core.formats.retarget import bvh_to_t2m
-
         b = bvh_io.read(path)
         scale = 1.0 if _in_metres(b) else 0.01
         return bvh_to_t2m(b, target_fps=20.0, scale=scale, source=str(path))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from core.text import N_KEYWORDS, TextEncoder, clean_text, keywords
+from core.text.cleaning import clean_text
+from core.text.encoders import TextEncoder
+from core.text.keywords import N_KEYWORDS, keywords
 
 N_TEXT_TOKENS = 1 + N_KEYWORDS
 

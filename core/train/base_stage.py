@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from core import atomic
+from core.data.batches import train_and_val
 from core.model.base_transformer import BaseTransformer, bce_loss, corrupt, group_logits, token_sequence
-from core.train.checkpoint import save_weights
-from core.train.data import train_and_val
+from core.model.configs import named_config
+from core.model.io import save_weights
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 from core.train.text_motion import all_texts, crop, drop_keywords, segments, text_conditions, token_codes
@@ -59,8 +60,6 @@ class BaseStage(Stage):
         self.pkeep = float(config.extra.get("pkeep", PKEEP))
 
     def model_config(self):
-        from core.model.configs import named_config
-
         return named_config("base", self.config.preset, **self.config.model)
 
     def build_model(self):

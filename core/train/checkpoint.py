@@ -12,17 +12,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from core import atomic
+from core.model.io import CheckpointError, cpu_copy
 
 STATE_KEY = "pgr2m_state"
-
-
-class CheckpointError(ValueError):
-    pass
-
-
-def _plain(t: torch.Tensor) -> torch.Tensor:
-    # safetensors refuses tensors that share memory (tied weights): store copies
-    return t.detach().to("cpu").contiguous().clone()
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -31,7 +23,7 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     for pid, entry in sd["state"].items():
         for k, v in entry.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = _plain(v)
+                tensors[f"optim.{pid}.{k}"] = cpu_copy(v)
             else:
                 scalars[f"{pid}.{k}"] = v
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
@@ -50,7 +42,7 @@ def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                     state: dict) -> None:
-    tensors = {f"model.{k}": _plain(v) for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": cpu_copy(v) for k, v in model.state_dict().items()}
     meta = {"state": state}
     if optimizer is not None:
         opt_tensors, opt_meta = _flatten_optimizer(optimizer)
@@ -104,24 +96,3 @@ def read_cache(path: str | Path) -> dict | None:
         return st_load(Path(path).read_bytes())
     except (OSError, SafetensorError):
         return None
-
-
-def save_weights(path: str | Path, model: torch.nn.Module, metadata: dict | None = None) -> None:
-    """Model weights only (an exported model or the best checkpoint)."""
-    tensors = {k: _plain(v) for k, v in model.state_dict().items()}
-    atomic.write_bytes(path, st_save(tensors, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()}),
-                       clean=True)
-
-
-def load_weights(path: str | Path, model: torch.nn.Module) -> None:
-    path = Path(path)
-    try:
-        tensors = st_load(path.read_bytes())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: weights file not found") from None
-    except SafetensorError as exc:
-        raise CheckpointError(f"{path}: not a safetensors file ({exc})") from None
-    try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: the weights do not fit this model ({str(exc).splitlines()[0]})") from None

@@ -11,8 +11,11 @@ import torch
 from safetensors.torch import save as st_save
 
 from core import atomic
+from core.data.batches import train_and_val
+from core.eval.evaluator import EvaluatorConfig, TextMotionEvaluator, contrastive_loss
+from core.eval.metrics import matching_score, r_precision
+from core.text.encoders import TextFeatures, load_text_encoder
 from core.train.checkpoint import read_cache
-from core.train.data import train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 
@@ -54,14 +57,10 @@ class EvaluatorStage(Stage):
         self.text_features = self._text_cache(texts)
 
     def model_config(self):
-        from core.eval.evaluator import EvaluatorConfig
-
         return EvaluatorConfig.named(self.config.preset, dim_pose=int(self.mean.shape[0]), **self.config.model)
 
     def _text_cache(self, texts: list[str]):
         """MiniLM token features of every caption, computed once per run folder."""
-        from core.text import TextFeatures, load_text_encoder
-
         key = hashlib.sha1(json.dumps(texts).encode()).hexdigest()
         path = Path(self.config.out) / "text_features.safetensors"
         data = read_cache(path) or {}
@@ -76,8 +75,6 @@ class EvaluatorStage(Stage):
         return tf
 
     def build_model(self):
-        from core.eval.evaluator import TextMotionEvaluator
-
         return TextMotionEvaluator(self.model_config())
 
     def _collate(self, pairs, rng):
@@ -97,16 +94,12 @@ class EvaluatorStage(Stage):
         return self._collate([self.train[i] for i in pick], rng)
 
     def training_step(self, model, batch, step):
-        from core.eval.evaluator import contrastive_loss
-
         text, motion, lengths = batch
         t, m = model(text, motion, lengths)
         loss = contrastive_loss(t, m, margin=MARGIN)
         return loss, {"pos_dist": float((t - m).norm(dim=-1).mean().detach())}
 
     def validate(self, model):
-        from core.eval.metrics import matching_score, r_precision
-
         model = unwrap(model)
         rng = np.random.default_rng(0)
         order = rng.permutation(len(self.val))

@@ -20,8 +20,9 @@ from typing import Any, Callable
 import torch
 
 from core import atomic
+from core.model.io import CheckpointError, load_weights, save_weights
 from core.train import distributed as dist
-from core.train.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, save_weights
+from core.train.checkpoint import load_checkpoint, save_checkpoint
 from core.train.config import TrainConfig, lr_at
 
 CHECKPOINT = "checkpoint.safetensors"

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from core import atomic
+from core.data.batches import train_and_val
+from core.model.configs import named_config
+from core.model.io import load_base, load_tokenizer, save_weights
 from core.model.refine_transformer import RefineTransformer
-from core.train.checkpoint import save_weights
-from core.train.data import train_and_val
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 from core.train.text_motion import UNIT, all_texts, crop, segments, text_conditions
@@ -64,8 +65,6 @@ class RefineStage(Stage):
 
     def __init__(self, config, device):
         super().__init__(config, device)
-        from core.eval.tokenizer_eval import load_tokenizer
-
         tok_dir = config.extra.get("tokenizer")
         if not tok_dir:
             raise ValueError("the refine stage needs a trained tokenizer: --tokenizer DIR "
@@ -90,16 +89,12 @@ class RefineStage(Stage):
             raise ValueError(f"{config.data}: no captioned clip of at least 16 frames in the train split")
 
     def model_config(self):
-        from core.model.configs import named_config
-
         return named_config("refine", self.config.preset, **self.config.model)
 
     def build_model(self):
         model = RefineTransformer(self.model_config())
         base_dir = self.config.extra.get("base")
         if base_dir:
-            from core.model.pipeline import load_base
-
             base = load_base(base_dir)
             if base.config.dim != model.config.dim:
                 raise ValueError(f"extra.base: the Base Transformer is {base.config.dim} wide, the refine {model.config.dim}")

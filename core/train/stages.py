@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 
+STAGE_ORDER = ("tokenizer", "evaluator", "base", "refine")     # the order of `pgr2m train all`
+MODEL_STAGES = ("tokenizer", "base", "refine")                  # what generating needs
+
 STAGES = {
     "tokenizer": "core.train.tokenizer_stage:TokenizerStage",
     "evaluator": "core.train.evaluator_stage:EvaluatorStage",

@@ -13,8 +13,10 @@ import torch
 from safetensors.torch import save as st_save
 
 from core import atomic
-from core.train.checkpoint import read_cache
 from core.data.humanml3d import HumanML3DFolder
+from core.model.conditioning import encode_conditions
+from core.text.encoders import load_text_encoder
+from core.train.checkpoint import read_cache
 
 UNIT = 4              # frames per token step
 MIN_STEPS = 4         # shorter segments (< 16 frames) are left out
@@ -65,9 +67,6 @@ def crop(sample: Sample, max_steps: int, rng: np.random.Generator, edge_drop: bo
 
 def text_conditions(texts: list[str], encoder_spec: str, run_folder: str | Path) -> torch.Tensor:
     """(N, 12, dim) conditions of every text, cached in the run folder under a content key."""
-    from core.model.conditioning import encode_conditions
-    from core.text import load_text_encoder
-
     key = hashlib.sha1(json.dumps([encoder_spec, texts]).encode()).hexdigest()
     path = Path(run_folder) / "text_conditions.safetensors"
     data = read_cache(path) or {}

@@ -9,9 +9,12 @@ import numpy as np
 import torch
 
 from core import atomic
+from core.data.batches import MotionWindows, eval_clips, train_and_val
+from core.eval.metrics import mpjpe
 from core.features import denormalize, recover_joints
-from core.train.checkpoint import save_weights
-from core.train.data import MotionWindows, eval_clips, train_and_val
+from core.model.configs import tokenizer_config
+from core.model.io import save_weights
+from core.model.tokenizer import PoseGuidedTokenizer
 from core.train.distributed import unwrap
 from core.train.loop import Stage
 
@@ -41,13 +44,9 @@ class TokenizerStage(Stage):
         self.mean, self.std = self.train_set.mean, self.train_set.std
 
     def model_config(self):
-        from core.model.configs import tokenizer_config
-
         return tokenizer_config(self.config.preset, motion_dim=self.mean.shape[0], **self.config.model)
 
     def build_model(self):
-        from core.model.tokenizer import PoseGuidedTokenizer
-
         return PoseGuidedTokenizer(self.model_config())
 
     def get_batch(self, step, generator):
@@ -62,8 +61,6 @@ class TokenizerStage(Stage):
         return loss, logs
 
     def validate(self, model):
-        from core.eval.metrics import mpjpe
-
         model = unwrap(model)
         errs_full, errs_pose, recon, indices = [], [], [], []
         for _, feats, codes in self.val:

@@ -2,99 +2,32 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 
-from core.train.checkpoint import load_weights
+import numpy as np
+import torch
 
+from core import limits
+from core import posecodes as pc
+from core.features import denormalize, extract_features, normalize, recover_joints
+from core.limits import FPS, UNIT, PipelineError, check_seed, show, whole
+from core.model.blocks import KVCache
+from core.model.conditioning import encode_conditions
+from core.model.edit_guidance import guide_residuals
+from core.model.io import load_base, load_refine, load_tokenizer
+from core.model.precision import auto_precision, set_precision
+from core.motion import Edit, Motion, parsed_steps, resolve_code, steps_showing
+from core.text.encoders import load_text_encoder
 
-def _folder(path: str | Path, config_name: str) -> Path:
-    """An exported folder holding config_name, or a run folder whose model/ holds it."""
-    path = Path(path)
-    for cand in (path, path / "model"):
-        if (cand / config_name).is_file():
-            return cand
-    raise FileNotFoundError(f"{path}: no {config_name}; pass an exported model folder or a run folder")
+__all__ = ["DEFAULT_MODEL", "FPS", "UNIT", "Edit", "Motion", "Pipeline", "PipelineError", "parsed_steps",
+           "resolve_code", "steps_showing"]
 
-
-def _config(path: Path, cls):
-    try:
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: invalid configuration ({exc})") from None
-
-
-def load_base(path: str | Path, device="cpu"):
-    from core.model.base_transformer import BaseTransformer
-    from core.model.configs import BaseConfig
-
-    folder = _folder(path, "base.json")
-    model = BaseTransformer(_config(folder / "base.json", BaseConfig))
-    load_weights(folder / "base.safetensors", model)
-    return model.to(device).eval()
-
-
-def load_refine(path: str | Path, device="cpu"):
-    from core.model.configs import RefineConfig
-    from core.model.refine_transformer import RefineTransformer
-
-    folder = _folder(path, "refine.json")
-    model = RefineTransformer(_config(folder / "refine.json", RefineConfig))
-    load_weights(folder / "refine.safetensors", model)
-    return model.to(device).eval()
-
-
-# --------------------------------------------------------------------------
-# the pipeline
-
-import hashlib                              # noqa: E402
-import os                                   # noqa: E402
-import threading                            # noqa: E402
-from collections import OrderedDict         # noqa: E402
-from contextlib import contextmanager       # noqa: E402
-from dataclasses import dataclass, field, replace   # noqa: E402
-
-import numpy as np                          # noqa: E402
-import torch                                # noqa: E402
-
-from core import posecodes as pc            # noqa: E402
-from core.features import denormalize, recover_joints   # noqa: E402
-from core.model.blocks import KVCache       # noqa: E402
-
-UNIT = 4                                    # frames per token step
-FPS = 20.0
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "bandai-namco-small"
-
-
-class PipelineError(ValueError):
-    """A request the pipeline cannot serve (bad prompt, length, edit, model folder)."""
-
-
-def _show(value) -> str:
-    """A short repr for messages (repr itself refuses ints of more than 4300 digits)."""
-    try:
-        text = repr(value)
-    except ValueError:
-        text = "a number too long to show"
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _whole(name: str, value) -> int:
-    """int(value), or a PipelineError naming the argument (NaN, infinity, text, None)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise PipelineError(f"{name} must be a whole number, got {_show(value)}") from None
-
-
-def _check_seed(seed):
-    if seed is None:
-        return None
-    seed = _whole("seed", seed)
-    if not -2**63 <= seed < 2**64:                # what torch.Generator.manual_seed takes
-        raise PipelineError(f"seed must be -2**63..2**64-1, got {_show(seed)}")
-    return seed
-
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "bandai-namco-small"
 
 _OUT_OF_MEMORY = (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), MemoryError)
 
@@ -113,106 +46,6 @@ def _out_of_memory_is_an_error(device, doing: str, advice: str):
         raise PipelineError(f"out of memory on {device} while {doing}; {advice}") from None
 
 
-@dataclass
-class Motion:
-    """One motion with everything needed to show, edit and export it."""
-
-    joints: np.ndarray              # (T, 22, 3) metres, Y up
-    features: np.ndarray            # (T, 263) HumanML3D features, not normalised
-    pose_codes: np.ndarray          # (S, 392) bool, one code per group per token step (4 frames)
-    residual_codes: np.ndarray      # (n_stages, S) int64
-    fps: float = FPS
-    prompt: str = ""
-    seed: int | None = None
-    cond: np.ndarray | None = field(default=None, repr=False)   # (12, text_dim) text condition
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.joints.shape[0])
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.pose_codes.shape[0])
-
-    def code_ids(self) -> np.ndarray:
-        """(S, 70) global code id of each group at each step."""
-        return pc.to_indices(self.pose_codes)
-
-    def codes_json(self) -> dict:
-        """The pose codes with their names, per token step (the CLI's .json output)."""
-        ids = self.code_ids()
-        return {
-            "prompt": self.prompt, "seed": self.seed, "fps": self.fps, "frames": self.n_frames,
-            "frames_per_step": UNIT, "groups": [g.name for g in pc.GROUPS],
-            "steps": [{"step": s, "frame": s * UNIT,
-                       "codes": [{"id": int(c), "name": pc.CODES[c].name} for c in ids[s]]}
-                      for s in range(len(ids))],
-            "residual_codes": self.residual_codes.tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Make ``code`` the active code of its group on token steps start..end-1."""
-
-    code: int | str                 # global code id (0..391) or code name
-    start: int = 0
-    end: int | None = None          # None: to the last step
-
-    def resolve(self, n_steps: int) -> tuple[int, int, int]:
-        code = resolve_code(self.code)
-        end = n_steps if self.end is None else _whole("edit end", self.end)
-        start = _whole("edit start", self.start)
-        if not 0 <= start < end <= n_steps:
-            raise PipelineError(f"edit range {_show(start)}:{_show(end)} is not inside the motion's {n_steps} steps")
-        return code, start, end
-
-
-def parsed_steps(motion: Motion) -> np.ndarray:
-    """(n_steps, 392) pose codes parsed again from the motion's joints, frame UNIT*t for step t:
-    what the body shows, whatever codes the motion holds."""
-    return pc.parse(motion.joints)[::UNIT][: motion.n_steps]
-
-
-def steps_showing(motion: Motion, edit: Edit, parsed: np.ndarray | None = None) -> tuple[int, int]:
-    """(steps that show the edit's code, steps edited): whether an edit took, as the eye sees it.
-    ``parsed``: parsed_steps(motion), when the caller has it already."""
-    code, start, end = edit.resolve(motion.n_steps)
-    parsed = parsed_steps(motion) if parsed is None else parsed
-    return int(parsed[start:end, code].sum()), end - start
-
-
-def _plain(name: str) -> str:
-    return " ".join(name.casefold().replace("–", "-").replace("°", "").replace("deg", "").split())
-
-
-_PLAIN = {_plain(c.name): c.index for c in pc.CODES}
-
-
-def resolve_code(code: int | str) -> int:
-    """A code id or name (case, dashes and degree signs forgiven; a unique part of a name works)."""
-    # isdecimal, not isdigit: int() refuses digits such as "²"
-    if isinstance(code, (int, np.integer)) or (isinstance(code, str) and code.strip().isdecimal()):
-        try:
-            i = int(code)
-        except ValueError:                  # more digits than int() converts
-            raise PipelineError(f"pose code id {_show(code)} is out of range 0..{pc.N_CODES - 1}") from None
-        if not 0 <= i < pc.N_CODES:
-            raise PipelineError(f"pose code id {_show(i)} is out of range 0..{pc.N_CODES - 1}")
-        return i
-    key = _plain(str(code))
-    if key in _PLAIN:
-        return _PLAIN[key]
-    hits = [i for n, i in _PLAIN.items() if key and key in n]
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise PipelineError(f"no pose code named {code!r}; `pgr2m codes` lists them")
-    shown = ", ".join(repr(pc.CODES[i].name) for i in hits[:8])
-    raise PipelineError(f"{code!r} matches {len(hits)} pose codes ({shown}{', ...' if len(hits) > 8 else ''}); "
-                        "be more specific")
-
-
 def _new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
@@ -222,21 +55,15 @@ class Pipeline:
 
     Thread-safe: one call runs at a time (the app calls it from a worker thread)."""
 
-    MAX_SAMPLES = 64                # per prompt; the project file holds at most 64 samples
-    MAX_BATCH = 256                 # motions per generate call (prompts x samples)
-    # the encoder reads ~77 tokens (a few hundred characters); this still takes a pasted
-    # paragraph but not megabytes of text to clean and cache
-    MAX_PROMPT_CHARS = 20_000
-    MAX_EDITS = 4096                # more than one per group and step (70 x 49)
-    # from_joints uses only the first max_frames; an hour at 20 fps bounds the memory
-    # the features of the whole input take before that cut
-    MAX_INPUT_FRAMES = 72_000
+    MAX_SAMPLES = limits.MAX_SAMPLES
+    MAX_BATCH = limits.MAX_BATCH
+    MAX_PROMPT_CHARS = limits.MAX_PROMPT_CHARS
+    MAX_EDITS = limits.MAX_EDITS
+    MAX_INPUT_FRAMES = limits.MAX_INPUT_FRAMES
 
     def __init__(self, model_dir: str | Path | None = None, device: str = "cpu", *,
                  text_encoder: str | None = None, temperature: float = 1.0, top_k: int | None = None,
                  refine_temperature: float = 0.0, min_steps: int = 4, precision: str = "auto"):
-        from core.eval.tokenizer_eval import load_tokenizer
-
         self.model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL
         if not self.model_dir.is_dir():
             raise PipelineError(f"{self.model_dir}: model folder not found")
@@ -247,8 +74,6 @@ class Pipeline:
             self.refine = load_refine(self.model_dir / "refine", self.device)
         except FileNotFoundError as exc:
             raise PipelineError(f"{self.model_dir} is not a complete model folder: {exc}") from None
-        from core.model.quantize import auto_precision, set_precision
-
         if precision == "auto":
             base_p, refine_p = auto_precision(self.device, sum(w.numel() for w in self.base.parameters()))
         else:
@@ -286,9 +111,6 @@ class Pipeline:
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """(B, 12, text_dim) conditions; recent prompts are cached."""
-        from core.model.conditioning import encode_conditions
-        from core.text import load_text_encoder
-
         self._check_prompts(prompts)
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cond_cache]
         if missing:
@@ -330,10 +152,10 @@ class Pipeline:
     def _steps(self, length: int | None) -> int | None:
         if length is None:
             return None
-        length = _whole("length", length)
+        length = whole("length", length)
         if not UNIT <= length <= self.max_frames:
             raise PipelineError(f"length must be {UNIT}..{self.max_frames} frames "
-                                f"({self.max_frames / FPS:.1f} s at {FPS:g} fps), got {_show(length)}")
+                                f"({self.max_frames / FPS:.1f} s at {FPS:g} fps), got {show(length)}")
         return max(1, round(length / UNIT))
 
     @torch.no_grad()
@@ -354,14 +176,14 @@ class Pipeline:
         if len(prompts) > self.MAX_BATCH:
             raise PipelineError(f"{len(prompts)} prompts in one request; at most {self.MAX_BATCH}")
         self._check_prompts(prompts)
-        n_samples = _whole("n_samples", n_samples)
+        n_samples = whole("n_samples", n_samples)
         if not 1 <= n_samples <= self.MAX_SAMPLES:
-            raise PipelineError(f"n_samples must be 1..{self.MAX_SAMPLES}, got {_show(n_samples)}")
+            raise PipelineError(f"n_samples must be 1..{self.MAX_SAMPLES}, got {show(n_samples)}")
         if len(prompts) * n_samples > self.MAX_BATCH:
             raise PipelineError(f"{len(prompts)} prompts x {n_samples} samples is {len(prompts) * n_samples} "
                                 f"motions; at most {self.MAX_BATCH} in one request")
         steps = self._steps(length)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         cfg = self.base.config
         if cond is not None and (not isinstance(cond, torch.Tensor)
                                  or tuple(cond.shape) != (len(prompts), cfg.n_text_tokens, cfg.text_dim)):
@@ -416,7 +238,7 @@ class Pipeline:
         if not all(isinstance(e, Edit) for e in edits):
             raise PipelineError("edits must be Edit(code, start, end) items")
         self._check_motion(motion)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         S = motion.n_steps
         pose = np.array(motion.pose_codes, dtype=bool, copy=True)
         changed = np.zeros(S, bool)
@@ -442,8 +264,6 @@ class Pipeline:
                 idx = self.refine.sample(cond, edited, temperature=self.refine_temperature, generator=gen)
             res = idx[0].cpu().numpy()
             if guided and self.edit_guidance > 0:
-                from core.model.edit_guidance import guide_residuals
-
                 res = guide_residuals(
                     self.tokenizer, torch.as_tensor(self.mean, dtype=torch.float32, device=self.device),
                     torch.as_tensor(self.std, dtype=torch.float32, device=self.device),
@@ -524,8 +344,6 @@ class Pipeline:
 
     def from_joints(self, joints: np.ndarray, prompt: str = "") -> Motion:
         """Tokenize any motion (T, 22, 3) so it can be edited: features, pose codes, residuals."""
-        from core.features import extract_features, normalize
-
         try:
             joints = np.asarray(joints, np.float32)
         except (TypeError, ValueError) as exc:
@@ -549,6 +367,3 @@ class Pipeline:
             cond = self.encode_text([prompt])[0].cpu().numpy()
         return self._motion(pose[0].cpu().numpy(), idx[0].cpu().numpy(), prompt, None, cond)
 
-
-def with_prompt(motion: Motion, prompt: str) -> Motion:
-    return replace(motion, prompt=prompt, cond=None)

@@ -21,7 +21,9 @@ from core import posecodes as pc
 from core.data.humanml3d import HumanML3DFolder
 from core.eval import metrics
 from core.eval.tokenizer_eval import OurEvaluator
-from core.model.pipeline import UNIT, Edit, Pipeline, parsed_steps, steps_showing
+from core.model.edit_guidance import code_bounds
+from core.motion import UNIT, Edit, parsed_steps, steps_showing
+from core.pipeline import Pipeline
 
 BATCH = 32
 
@@ -122,8 +124,6 @@ def edit_effect(before, after, edits: list[Edit]) -> dict:
     neighbouring bin of its group ("near"), and whose measured value moved toward the asked bin
     ("toward"); how far the joints of unedited frames moved relative to the pelvis (mm); the path
     itself can shift after an edit that changes the gait, reported apart as root drift."""
-    from core.model.edit_guidance import code_bounds
-
     parsed = parsed_steps(after)
     was, now = (pc.measure(m.joints)[::UNIT][: after.n_steps] for m in (before, after))
     hits = near = toward = total = 0
